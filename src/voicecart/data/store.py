@@ -79,8 +79,12 @@ def validate_references(tables: CanonicalTables, source_file: str | None = None)
 
 
 def write_dataset(tables: CanonicalTables, out: Path, *, source: str, source_path: str | None = None,
-                  stats: dict[str, int | float | str] | None = None) -> Manifest:
-    """Write the canonical tables atomically into ``out`` and return the manifest."""
+                  stats: dict[str, int | float | str] | None = None,
+                  extras: dict[str, pa.Table] | None = None) -> Manifest:
+    """Write the canonical tables atomically into ``out`` and return the manifest.
+
+    ``extras`` are written beside them as ``<name>.parquet`` (e.g. the synthetic set's planted truth).
+    """
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
@@ -92,6 +96,8 @@ def write_dataset(tables: CanonicalTables, out: Path, *, source: str, source_pat
             path = tmp / f"{name}.parquet"
             pq.write_table(table, path, compression="zstd")
             entries[name] = TableEntry(file=path.name, rows=table.num_rows, sha256=_sha256(path))
+        for name, table in (extras or {}).items():
+            pq.write_table(table, tmp / f"{name}.parquet", compression="zstd")
         manifest = Manifest(schema_version=SCHEMA_VERSION, source=source, source_path=source_path,
                             created_at=datetime.now(timezone.utc), tables=entries, stats=stats or {})
         (tmp / MANIFEST).write_text(manifest.model_dump_json(indent=2))

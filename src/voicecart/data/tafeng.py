@@ -67,7 +67,7 @@ def load(path: Path | None = None, cache_dir: Path = Path(".cache")) -> tuple[Ca
     )
     stats = {
         "source_lines": raw.num_rows,
-        "source_subclasses": con.execute("SELECT count(DISTINCT subclass) FROM src").fetchone()[0],
+        "source_subclasses": con.execute("SELECT count(DISTINCT subclass) FROM src").fetchall()[0][0],
     }
     return tables, stats
 
