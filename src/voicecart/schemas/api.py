@@ -6,7 +6,7 @@ from datetime import datetime
 from enum import Enum
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 _CONTROL = {chr(c) for c in range(32)} - {"\t", "\n", "\r"} | {"\x7f"}
 
@@ -94,10 +94,8 @@ class FeedbackEvent(BaseModel):
     substitute_id: str | None = Field(default=None, max_length=128)
     timestamp: datetime
 
-    @field_validator("substitute_id")
-    @classmethod
-    def _substitute_only_for_swaps(cls, v: str | None, info) -> str | None:  # noqa: ANN001
-        kind = info.data.get("kind")
-        if kind == "swapped" and not v:
+    @model_validator(mode="after")
+    def _substitute_only_for_swaps(self) -> "FeedbackEvent":
+        if self.kind == "swapped" and not self.substitute_id:
             raise ValueError("substitute_id is required when kind is 'swapped'")
-        return v
+        return self
