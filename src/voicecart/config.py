@@ -34,6 +34,12 @@ class FeatureSettings(BaseModel):
     redis_url: str = "localhost:6379"
     bigquery_project: str | None = None
     bigquery_dataset: str | None = None
+    project: str = Field(default="voicecart", pattern=r"^[A-Za-z0-9][A-Za-z0-9_]*$")
+    """Feast project name."""
+    store_dir: Path = Path("runs/features")
+    """Local feature store: offline parquet (``offline/``), SQLite online store, registry."""
+    registry: str | None = None
+    """Feast registry path or URI (gs://, s3://); default ``<store_dir>/registry.db``."""
 
 
 class TrajectorySettings(BaseModel):
