@@ -1,41 +1,30 @@
-# Everything a person does twice. `make demo` and `make test` create the venv themselves.
-PYTHON ?= python3.11
-VENV   ?= .venv
-BIN    := $(VENV)/bin
-DATA   ?= data
-
+# Everything a person does twice. `make demo` and `make test` create the venv themselves;
+# each target is a thin alias of a script in scripts/ (which work without make too).
 .PHONY: setup tools demo test test-unit test-integration test-e2e bench clean
 
-setup: $(VENV)/.installed
-
-$(VENV)/.installed: pyproject.toml
-	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet torch==2.13.0
-	$(BIN)/pip install --quiet -e '.[dev]'
-	touch $@
+setup:
+	bash scripts/setup.sh
 
 tools: setup
-	PATH="$(abspath $(BIN)):$$PATH" bash scripts/install_tools.sh
+	PATH="$(CURDIR)/.venv/bin:$$PATH" bash scripts/install_tools.sh
 
-demo: setup
-	$(BIN)/voicecart data prepare --source tafeng --out $(DATA)/tafeng
-	$(BIN)/voicecart data describe $(DATA)/tafeng
+demo:
+	bash scripts/demo.sh
 
-test: setup tools
-	$(BIN)/python -m pytest tests -q
+test:
+	bash scripts/test.sh
 
 test-unit: setup
-	$(BIN)/python -m pytest tests/unit -q
+	.venv/bin/python -m pytest tests/unit -q
 
-test-integration: setup tools
-	$(BIN)/python -m pytest tests/integration -q
+test-integration: tools
+	.venv/bin/python -m pytest tests/integration -q
 
-test-e2e: setup tools
-	$(BIN)/python -m pytest tests/e2e -q
+test-e2e: tools
+	.venv/bin/python -m pytest tests/e2e -q
 
 bench: setup
-	for b in benchmarks/*.py; do $(BIN)/python $$b || exit 1; done
+	for b in benchmarks/*.py; do case $$b in */_*) continue;; esac; .venv/bin/python $$b || exit 1; done
 
 clean:
-	rm -rf $(VENV) .pytest_cache build dist
+	rm -rf .venv .pytest_cache build dist
