@@ -201,3 +201,20 @@ def test_unknown_source_and_missing_path():
         prepare("walmart", Path("/tmp/never"))
     with pytest.raises(DataError, match="--path is required"):
         prepare("lines", Path("/tmp/never"))
+
+
+def test_instacart_kaggle_layout_reads_prior_and_train_lines(tmp_path):
+    folder = _instacart_folder(tmp_path)
+    (folder / "order_lines_sample.csv").unlink()
+    (folder / "orders.csv").write_text(
+        "order_id,user_id,eval_set,order_number,order_dow,order_hour_of_day,days_since_prior_order\n"
+        "10,7,prior,1,2,8,\n11,7,prior,2,3,9,5.0\n12,7,train,3,1,10,30.0\n20,8,prior,1,0,12,\n")
+    (folder / "order_products__prior.csv").write_text(
+        "order_id,product_id,add_to_cart_order,reordered\n10,1,1,0\n10,2,2,0\n11,1,1,1\n20,2,1,0\n")
+    (folder / "order_products__train.csv").write_text("order_id,product_id,add_to_cart_order,reordered\n12,1,1,1\n")
+    out = tmp_path / "out"
+    manifest = prepare("instacart", out, path=folder)
+    assert manifest.stats["source_lines"] == 5
+    assert manifest.tables["orders"].rows == 4 and manifest.tables["customers"].rows == 2
+    orders = {r["order_id"]: r["timestamp"] for r in load_dataset(out).orders.to_pylist()}
+    assert (orders["12"] - orders["10"]).days == 35
