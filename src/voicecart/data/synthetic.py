@@ -108,18 +108,35 @@ def segment_preferences(cfg: SyntheticConfig) -> tuple[np.ndarray, np.ndarray]:
     return pref, routine
 
 
+CHUNK = 100_000
+"""Customers generated per chunk (chunk i draws from the stream ``(seed, i)``): bounds the
+temporaries, so 1M customers need a few GiB, not tens."""
+
+
 def generate(cfg: SyntheticConfig = SyntheticConfig()) -> tuple[CanonicalTables, pa.Table]:
     """The canonical tables and a ``planted`` table (customer_id, segment, routine_offset)."""
-    rng = np.random.default_rng(cfg.seed)
     pref, routine = segment_preferences(cfg)
-    n = cfg.n_customers
-    cust = np.arange(n)
+    parts = [_chunk(cfg, first, min(CHUNK, cfg.n_customers - first), pref, routine)
+             for first in range(0, cfg.n_customers, CHUNK)]
+    tables = CanonicalTables(
+        customers=pa.concat_tables([p[0] for p in parts]),
+        products=_catalogue(cfg),
+        orders=pa.concat_tables([p[1] for p in parts]),
+        order_lines=pa.concat_tables([p[2] for p in parts]),
+    )
+    return tables, pa.concat_tables([p[3] for p in parts])
+
+
+def _chunk(cfg: SyntheticConfig, first_customer: int, n: int, pref: np.ndarray,
+           routine: np.ndarray) -> tuple[pa.Table, pa.Table, pa.Table, pa.Table]:
+    rng = np.random.default_rng([cfg.seed, first_customer // CHUNK])
+    cust = np.arange(n)  # local index; global = first_customer + cust
     segment = rng.integers(0, cfg.n_segments, n)
     age_idx = (segment * (len(AGE_GROUPS) // cfg.n_segments)) % len(AGE_GROUPS)
     noisy = rng.random(n) < cfg.label_noise
     age_idx = np.where(noisy, rng.integers(0, len(AGE_GROUPS), n), age_idx)
     offset = rng.integers(0, cfg.routine_length, n)
-    cust_ids = _ids("C", cust, 7)
+    cust_ids = _ids("C", first_customer + cust, 7)
 
     # orders: per customer 1 + Poisson, dated by exponential gaps
     n_orders = 1 + rng.poisson(cfg.mean_orders - 1, n)
@@ -133,6 +150,7 @@ def generate(cfg: SyntheticConfig = SyntheticConfig()) -> tuple[CanonicalTables,
     hour = rng.integers(8, 21, order_cust.size)
     ts = (np.datetime64(cfg.start, "us") + day.astype("timedelta64[D]") + hour.astype("timedelta64[h]"))
     order_ids = pc.binary_join_element_wise(cust_ids.take(order_cust), pa.array(t_in_cust).cast(pa.string()), "-")
+    del gaps, cum, day, hour, first
 
     # lines: basket of 1 + Poisson subclasses, each routine or preference-drawn, product loyal or random
     basket = 1 + rng.poisson(cfg.mean_basket - 1, order_cust.size)
@@ -141,6 +159,7 @@ def generate(cfg: SyntheticConfig = SyntheticConfig()) -> tuple[CanonicalTables,
     line_seg = segment[line_cust]
     pos_in_basket = np.arange(line_order.size) - np.repeat(np.cumsum(basket) - basket, basket)
     routine_pos = (offset[line_cust] + t_in_cust[line_order] + pos_in_basket) % cfg.routine_length
+    del pos_in_basket
     from_routine = rng.random(line_order.size) < cfg.routine_share
     cdf = np.cumsum(pref, axis=1)
     u = rng.random(line_order.size)
@@ -149,26 +168,26 @@ def generate(cfg: SyntheticConfig = SyntheticConfig()) -> tuple[CanonicalTables,
         mask = line_seg == seg
         drawn[mask] = np.minimum(np.searchsorted(cdf[seg], u[mask]), cfg.n_subclasses - 1)
     sub = np.where(from_routine, routine[line_seg, routine_pos], drawn)
+    del u, drawn, routine_pos, from_routine
     loyal = rng.random(line_order.size) < cfg.loyalty
-    slot = np.where(loyal, preferred_product(cfg, line_cust, sub), rng.integers(0, cfg.products_per_subclass, sub.size))
+    slot = np.where(loyal, preferred_product(cfg, first_customer + line_cust, sub),
+                    rng.integers(0, cfg.products_per_subclass, sub.size))
     # one line per (order, product): duplicates within a basket add up
     key = line_order * cfg.n_products + sub * cfg.products_per_subclass + slot
+    del line_order, line_cust, line_seg, sub, slot, loyal
     uniq, qty = np.unique(key, return_counts=True)
     u_order, rest = np.divmod(uniq, cfg.n_products)
     u_sub, u_slot = np.divmod(rest, cfg.products_per_subclass)
     base_price = 1.0 + (u_sub % 17) * 0.75 + u_slot * 0.4
 
-    tables = CanonicalTables(
-        customers=pa.table({"customer_id": cust_ids, "age_group": pa.array(AGE_GROUPS).take(age_idx),
-                            "postal_area": _ids("Z", segment % 3, 1)}),
-        products=_catalogue(cfg),
-        orders=pa.table({"order_id": order_ids, "customer_id": cust_ids.take(order_cust),
-                         "timestamp": pa.array(ts, pa.timestamp("us"))}),
-        order_lines=pa.table({"order_id": order_ids.take(u_order), "product_id": product_id(u_sub, u_slot),
-                              "quantity": qty.astype(np.float64), "price": np.round(base_price, 2)}),
-    )
+    customers = pa.table({"customer_id": cust_ids, "age_group": pa.array(AGE_GROUPS).take(age_idx),
+                          "postal_area": _ids("Z", segment % 3, 1)})
+    orders = pa.table({"order_id": order_ids, "customer_id": cust_ids.take(order_cust),
+                       "timestamp": pa.array(ts, pa.timestamp("us"))})
+    lines = pa.table({"order_id": order_ids.take(u_order), "product_id": product_id(u_sub, u_slot),
+                      "quantity": qty.astype(np.float64), "price": np.round(base_price, 2)})
     planted = pa.table({"customer_id": cust_ids, "segment": segment, "routine_offset": offset})
-    return tables, planted
+    return customers, orders, lines, planted
 
 
 def describe_config(cfg: SyntheticConfig) -> dict[str, int | float | str]:
