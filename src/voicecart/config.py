@@ -69,6 +69,16 @@ class ServingSettings(BaseModel):
     conversation_ttl_s: float = Field(default=300.0, gt=0)
     log_utterances: bool = False
     max_body_bytes: int = Field(default=64 * 1024, ge=1024)
+    max_instances: int = Field(default=16, ge=1, le=1024)
+    """Most ResolveRequests in one V1 predict call."""
+    feedback_db: Path = Path("runs/feedback/events.sqlite")
+    """The durable feedback log (SQLite WAL); events are appended here before the 2xx."""
+    feedback_push_interval_s: float = Field(default=0.05, ge=0.0)
+    """How long pushes to the online store are batched after an event arrives."""
+    triton_model: str | None = None
+    """Model name in the Triton repository (default: the bundle's metadata name)."""
+    reload_poll_s: float = Field(default=0.0, ge=0.0)
+    """Poll the model dir (a registry's champion pointer) every N seconds and hot-reload; 0 = off."""
 
 
 class _YamlSource(PydanticBaseSettingsSource):
