@@ -1,0 +1,130 @@
+"""The online profile store: ONE Feast read per request, and pushes from feedback.
+
+Serving calls exactly this::
+
+    from voicecart.features.online import ProfileStore
+    from voicecart.features.errors import FeatureStoreUnavailable
+
+    profiles = ProfileStore.from_settings(settings.features)   # once, at start-up
+    try:
+        profile = profiles.get("00020220")       # CustomerProfile, or None for an unknown customer
+    except FeatureStoreUnavailable:
+        profile = None                           # answer anyway, "personalized": false
+
+``get`` is one ``FeatureStore.get_online_features`` call on the ``serving_profile`` feature
+service (the ``customer_profile`` row and the C-STAR ``customer_embedding``), so its cost does not
+grow with the number of candidates. Any failure of the online store (SQLite file missing, Redis
+down, registry unreadable) surfaces as :class:`FeatureStoreUnavailable`, never as a backend type.
+
+``push(profiles)`` writes updated profile rows online through the ``customer_profile_push`` push
+source; :func:`with_purchase` folds one bought product into a profile to make such a row.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime, timezone
+from typing import TYPE_CHECKING, Any
+
+from voicecart.config import FeatureSettings
+from voicecart.features.errors import FeatureStoreError, FeatureStoreUnavailable
+from voicecart.schemas.profile import CustomerProfile
+
+if TYPE_CHECKING:
+    from feast import FeatureStore
+
+PROFILE_COLUMNS = ("order_count", "mean_basket_size", "mean_days_between_orders", "last_order_ts",
+                   "product_ids", "product_counts", "product_last_ts")
+
+
+class ProfileStore:
+    """Read and update customer profiles in the Feast online store (SQLite locally, Redis at scale)."""
+
+    def __init__(self, store: "FeatureStore", settings: FeatureSettings | None = None) -> None:
+        from voicecart.features.definitions import PROFILE_SERVICE
+
+        self._store = store
+        self._settings = settings
+        try:
+            self._service = store.get_feature_service(PROFILE_SERVICE)
+        except Exception as exc:  # noqa: BLE001 - missing registry, unknown service, unreachable GCS...
+            raise FeatureStoreUnavailable(
+                f"feature service {PROFILE_SERVICE!r} is not readable from the registry ({type(exc).__name__}: "
+                f"{exc}); run `voicecart features apply`") from None
+
+    @classmethod
+    def from_settings(cls, settings: FeatureSettings) -> "ProfileStore":
+        from voicecart.features.store import open_store
+
+        return cls(open_store(settings), settings)
+
+    def get(self, customer_id: str) -> CustomerProfile | None:
+        """The customer's profile (one online read), ``None`` if the store has no row for them."""
+        try:
+            row = self._store.get_online_features(features=self._service,
+                                                  entity_rows=[{"customer_id": customer_id}]).to_dict()
+        except Exception as exc:  # noqa: BLE001 - every backend raises its own types
+            raise FeatureStoreUnavailable(f"online profile read failed ({type(exc).__name__}: {exc})") from None
+        return profile_from_row(customer_id, {k: v[0] for k, v in row.items()})
+
+    def push(self, profiles: Iterable[CustomerProfile]) -> int:
+        """Write whole profile rows online (the push source); returns how many were written."""
+        import pandas as pd
+
+        from voicecart.features.definitions import PROFILE_PUSH
+
+        rows = [profile_to_row(p) for p in profiles]
+        if not rows:
+            return 0
+        try:
+            self._store.push(PROFILE_PUSH, pd.DataFrame(rows))
+        except Exception as exc:  # noqa: BLE001
+            raise FeatureStoreUnavailable(f"online profile push failed ({type(exc).__name__}: {exc})") from None
+        return len(rows)
+
+
+def profile_from_row(customer_id: str, row: dict[str, Any]) -> CustomerProfile | None:
+    """Build a :class:`CustomerProfile` from one Feast online row (feature name → value)."""
+    if row.get("product_ids") is None and row.get("order_count") is None:
+        return None
+    return CustomerProfile(
+        customer_id=customer_id,
+        order_count=row.get("order_count") or 0,
+        mean_basket_size=row.get("mean_basket_size") or 0.0,
+        mean_days_between_orders=row.get("mean_days_between_orders"),
+        last_order_ts=row.get("last_order_ts"),
+        product_ids=row.get("product_ids") or [],
+        product_counts=row.get("product_counts") or [],
+        product_last_ts=row.get("product_last_ts") or [],
+        embedding=row.get("embedding") or None,
+    )
+
+
+def profile_to_row(profile: CustomerProfile) -> dict[str, Any]:
+    """One push-source row for a profile (``as_of`` or now becomes its event timestamp)."""
+    ts = profile.as_of or datetime.now(timezone.utc)
+    return {"customer_id": profile.customer_id,
+            "event_timestamp": ts if ts.tzinfo else ts.replace(tzinfo=timezone.utc),
+            **{c: getattr(profile, c) for c in PROFILE_COLUMNS}}
+
+
+def with_purchase(profile: CustomerProfile, product_id: str, at: datetime) -> CustomerProfile:
+    """The profile after one more purchase of ``product_id`` at ``at`` (a feedback ``bought`` event).
+
+    Counts the product once more, moves its last-purchase time, keeps most-bought-first order.
+    Customer-level counters (orders, basket size) move only with whole orders, at the next build.
+    """
+    if not product_id:
+        raise FeatureStoreError("with_purchase needs a product_id")
+    ts = (at if at.tzinfo else at.replace(tzinfo=timezone.utc)).timestamp()
+    items = {p: [c, t] for p, c, t in zip(profile.product_ids, profile.product_counts, profile.product_last_ts)}
+    count, last = items.get(product_id, [0.0, ts])
+    items[product_id] = [count + 1.0, max(last, ts)]
+    ordered = sorted(items.items(), key=lambda kv: (kv[1][0], kv[1][1], kv[0]), reverse=True)
+    return profile.model_copy(update={
+        "product_ids": [p for p, _ in ordered],
+        "product_counts": [v[0] for _, v in ordered],
+        "product_last_ts": [v[1] for _, v in ordered],
+        "last_order_ts": max(profile.last_order_ts or ts, ts),
+        "as_of": at if at.tzinfo else at.replace(tzinfo=timezone.utc),
+    })
