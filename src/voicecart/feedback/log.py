@@ -1,0 +1,96 @@
+"""Reading logged feedback events and deriving implicit events from purchase data.
+
+The serving intake writes :class:`~voicecart.schemas.FeedbackEvent` rows to a parquet file
+(or a folder of them) or a SQLite table ``feedback_events`` with exactly the schema's columns.
+Bad rows are reported by row number and skipped, never silently coerced.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+
+import numpy as np
+from pydantic import ValidationError
+
+from voicecart.schemas import FeedbackEvent
+
+COLUMNS = tuple(FeedbackEvent.model_fields)
+
+
+class FeedbackLogError(ValueError):
+    """A feedback log that cannot be read (missing file, missing columns)."""
+
+
+@dataclass
+class ReadResult:
+    events: list[FeedbackEvent]
+    rejected: list[str]  # "file:row: reason"
+
+
+def read_events(path: str | Path) -> ReadResult:
+    """Read a parquet file/folder or SQLite database of feedback events."""
+    path = Path(path)
+    if not path.exists():
+        raise FeedbackLogError(f"feedback log {path} does not exist")
+    if path.is_dir():
+        files = sorted(path.glob("*.parquet"))
+        results = [read_events(f) for f in files]
+        return ReadResult([e for r in results for e in r.events], [x for r in results for x in r.rejected])
+    if path.suffix in (".db", ".sqlite", ".sqlite3"):
+        con = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+        try:
+            cur = con.execute(f"SELECT {', '.join(COLUMNS)} FROM feedback_events")
+        except sqlite3.Error as exc:
+            raise FeedbackLogError(f"{path}: cannot read table feedback_events ({exc})") from None
+        rows = [dict(zip(COLUMNS, r)) for r in cur.fetchall()]
+        con.close()
+    else:
+        import pyarrow.parquet as pq
+
+        try:
+            table = pq.read_table(path)
+        except Exception as exc:  # noqa: BLE001
+            raise FeedbackLogError(f"{path}: not a readable parquet file ({exc})") from None
+        missing = [c for c in COLUMNS if c not in table.column_names and c != "substitute_id"]
+        if missing:
+            raise FeedbackLogError(f"{path}: missing column(s) {', '.join(missing)}")
+        rows = table.to_pylist()
+    events, rejected = [], []
+    for i, row in enumerate(rows):
+        try:
+            events.append(FeedbackEvent.model_validate({k: row.get(k) for k in COLUMNS}))
+        except ValidationError as exc:
+            field = ".".join(str(p) for p in exc.errors()[0]["loc"])
+            rejected.append(f"{path.name}:{i}: {field}: {exc.errors()[0]['msg']}")
+    return ReadResult(events, rejected)
+
+
+def write_events(events: list[FeedbackEvent], path: str | Path) -> Path:
+    """Write events as parquet (the format :func:`read_events` reads); used by tests and tools."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    pq.write_table(pa.Table.from_pylist([e.model_dump() for e in events]), path)
+    return path
+
+
+def derive_purchase_events(purchases, start: float, end: float) -> list[FeedbackEvent]:  # noqa: ANN001
+    """Implicit ``bought`` events from purchase data in [start, end) (days): the offline labels.
+
+    Every purchased line is an answer the customer would have kept and bought; the request id
+    ties it to its (customer, day, product) query.
+    """
+    lines = purchases.between(start, end)
+    out = []
+    for c, p, d in zip(lines.customer, lines.product, lines.day):
+        cid, pid = str(purchases.customer_ids[c]), str(purchases.product_ids[p])
+        ts = datetime.fromtimestamp(float(d) * 86_400.0, tz=timezone.utc)
+        rid = f"{cid}-{int(d)}-{pid}"
+        out.append(FeedbackEvent(event_id=f"bought-{rid}", request_id=rid, customer_id=cid, product_id=pid,
+                                 kind="bought", timestamp=ts))
+    return out
