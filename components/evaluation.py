@@ -1,0 +1,27 @@
+"""Evaluation on update: challenger vs champion (or the strongest baseline) on the same fresh window."""
+
+from typing import NamedTuple
+
+from kfp import dsl
+from kfp.dsl import Artifact, Dataset, Input, Markdown, Metrics, Model, Output
+
+from components import BASE_IMAGE
+
+
+@dsl.component(base_image=BASE_IMAGE, install_kfp_package=False)
+def evaluate_challenger(dataset: Input[Dataset], embeddings: Input[Dataset], bundle: Input[Model],
+                        registry_uri: str, test_from: str, promotion_margin: float, seed: int,
+                        metrics: Output[Metrics], report: Output[Markdown],
+                        decision: Output[Artifact]) -> NamedTuple("Gate", [("verdict", str), ("summary", str)]):
+    """Score both on the window after ``test_from``, run the gate, write the table and the decision."""
+    from collections import namedtuple
+
+    from voicecart.registry.update import evaluate_update
+
+    result = evaluate_update(dataset.path, bundle.path, registry_uri, test_from=test_from,
+                             margin=promotion_margin, seed=seed, embeddings_path=embeddings.path,
+                             report_path=report.path, decision_path=decision.path)
+    for key, value in result["metrics"].items():
+        metrics.log_metric(key, value)
+    decision.metadata.update({"promote": result["promote"], "summary": result["summary"]})
+    return namedtuple("Gate", ["verdict", "summary"])("promote" if result["promote"] else "keep", result["summary"])

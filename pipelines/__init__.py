@@ -1,0 +1,1 @@
+"""Kubeflow Pipelines DAGs; ``training.yaml`` is the compiled IR of :mod:`pipelines.training`."""

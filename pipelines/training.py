@@ -1,0 +1,123 @@
+"""The training pipeline: fresh data in, a model that has *earned* its traffic out.
+
+    prepare ─► features ─┐
+            └► C-STAR ───┴► train ranker ─► export (checked vs torch) ─► evaluate vs champion ─► register
+                                                                                   └─ If promote: deploy (champion pointer)
+                                                                                      Else: champion keeps serving
+    ExitHandler: every run leaves a record in the registry (failed step and message included).
+
+Runs unchanged on Kubeflow (compiled IR: ``training.yaml``) and on one machine through
+``kfp.local.SubprocessRunner`` (``voicecart pipeline run --local``).
+"""
+
+from pathlib import Path
+
+from kfp import compiler, dsl, kubernetes
+
+from components.data import prepare_data
+from components.evaluation import evaluate_challenger
+from components.export import export_bundle
+from components.features import build_features
+from components.ranking import train_ranker
+from components.registry import keep_champion, promote_champion, record_run, register_model
+from components.trajectory import pretrain_cstar
+
+COMPILED = Path(__file__).with_name("training.yaml")
+
+# Cluster placement (kfp-kubernetes): training steps on GPU nodes, BigQuery credentials from a secret.
+GPU_RESOURCE = "nvidia.com/gpu"
+GPU_NODE_LABEL = ("cloud.google.com/gke-accelerator", "nvidia-l4")
+GPU_TOLERATION = {"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}
+BIGQUERY_SECRET = "voicecart-bigquery"
+BIGQUERY_MOUNT = "/var/secrets/google"
+
+
+def _on_gpu(task: dsl.PipelineTask) -> dsl.PipelineTask:
+    task.set_accelerator_type(GPU_RESOURCE).set_accelerator_limit(1)
+    task.set_cpu_limit("4").set_memory_limit("16G")
+    kubernetes.add_node_selector(task, label_key=GPU_NODE_LABEL[0], label_value=GPU_NODE_LABEL[1])
+    kubernetes.add_toleration(task, **GPU_TOLERATION)
+    return task
+
+
+def _with_bigquery(task: dsl.PipelineTask) -> dsl.PipelineTask:
+    kubernetes.use_secret_as_volume(task, secret_name=BIGQUERY_SECRET, mount_path=BIGQUERY_MOUNT, optional=True)
+    task.set_env_variable("GOOGLE_APPLICATION_CREDENTIALS", f"{BIGQUERY_MOUNT}/key.json")
+    return task
+
+
+@dsl.pipeline(name="voicecart-training",
+              description="Prepare data, features and C-STAR, train the ranker, export it, and promote it only "
+                          "if it beats the champion on the same fresh window.")
+def training_pipeline(
+    registry_uri: str,
+    source: str = "tafeng",
+    source_path: str = "",
+    window_start: str = "2000-11-01",
+    test_from: str = "2001-02-01",
+    window_end: str = "2001-03-01",
+    max_customers: int = 0,
+    seed: int = 0,
+    use_embeddings: bool = False,
+    cstar_epochs: int = 2,
+    embedding_dim: int = 64,
+    epochs: int = 6,
+    hidden: str = "64,32",
+    lr: float = 0.003,
+    promotion_margin: float = 0.0,
+    run_name: str = "",
+):
+    outcome = record_run(registry_uri=registry_uri, run_name=run_name).set_caching_options(False)
+    outcome.set_display_name("record run")
+    with dsl.ExitHandler(outcome, name="training"):
+        data = prepare_data(source=source, source_path=source_path, window_start=window_start,
+                            window_end=window_end, max_customers=max_customers, seed=seed)
+        data.set_display_name("prepare data").set_retry(num_retries=2, backoff_duration="30s", backoff_factor=2)
+        _with_bigquery(data)
+
+        features = build_features(dataset=data.outputs["dataset"], as_of=test_from).set_display_name("features")
+        _with_bigquery(features)
+
+        cstar = pretrain_cstar(dataset=data.outputs["dataset"], as_of=test_from, epochs=cstar_epochs,
+                               embedding_dim=embedding_dim, seed=seed).set_display_name("pre-train C-STAR")
+        _on_gpu(cstar)
+
+        ranker = train_ranker(dataset=data.outputs["dataset"], embeddings=cstar.outputs["embeddings"],
+                              test_from=test_from, use_embeddings=use_embeddings, epochs=epochs, hidden=hidden,
+                              lr=lr, seed=seed).set_display_name("train ranker")
+        ranker.after(features)
+        _on_gpu(ranker)
+
+        bundle = export_bundle(model=ranker.outputs["model"], dataset=data.outputs["dataset"],
+                               embeddings=cstar.outputs["embeddings"], test_from=test_from,
+                               window_start=window_start, window_end=window_end).set_display_name("export")
+
+        gate = evaluate_challenger(dataset=data.outputs["dataset"], embeddings=cstar.outputs["embeddings"],
+                                   bundle=bundle.outputs["bundle"], registry_uri=registry_uri, test_from=test_from,
+                                   promotion_margin=promotion_margin, seed=seed)
+        gate.set_display_name("evaluate vs champion").set_caching_options(False)
+
+        registered = register_model(bundle=bundle.outputs["bundle"], decision=gate.outputs["decision"],
+                                    registry_uri=registry_uri)
+        registered.set_display_name("register").set_caching_options(False).set_retry(num_retries=2,
+                                                                                       backoff_duration="10s")
+
+        with dsl.If(gate.outputs["verdict"] == "promote", name="gate-promotes"):
+            deploy = promote_champion(registry_uri=registry_uri, version=registered.output,
+                                      summary=gate.outputs["summary"])
+            deploy.set_display_name("deploy (promote champion)").set_caching_options(False)
+            deploy.set_retry(num_retries=2, backoff_duration="10s")
+        with dsl.Else(name="gate-refuses"):
+            keep = keep_champion(registry_uri=registry_uri, version=registered.output,
+                                 summary=gate.outputs["summary"])
+            keep.set_display_name("keep champion").set_caching_options(False)
+
+
+def compile_pipeline(path: Path = COMPILED) -> Path:
+    """Write the IR YAML that Kubeflow runs (and that is checked in)."""
+    compiler.Compiler().compile(training_pipeline, package_path=str(path))
+    return path
+
+
+if __name__ == "__main__":
+    print(compile_pipeline())
