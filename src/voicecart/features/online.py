@@ -56,7 +56,7 @@ class ProfileStore:
     def from_settings(cls, settings: FeatureSettings) -> "ProfileStore":
         from voicecart.features.store import open_store
 
-        return cls(open_store(settings), settings)
+        return cls(open_store(settings, must_exist=True), settings)
 
     def get(self, customer_id: str) -> CustomerProfile | None:
         """The customer's profile (one online read), ``None`` if the store has no row for them."""

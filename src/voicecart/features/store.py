@@ -103,12 +103,31 @@ def check_online_reachable(settings: FeatureSettings, timeout_s: float = 1.0) ->
         raise FeatureStoreUnavailable(f"{host}:{port} answered {reply[:40]!r} to PING: not a Redis server")
 
 
-def open_store(settings: FeatureSettings) -> "FeatureStore":
-    """A Feast ``FeatureStore`` for these settings (no network until used)."""
+def open_store(settings: FeatureSettings, *, must_exist: bool = False) -> "FeatureStore":
+    """A Feast ``FeatureStore`` for these settings (no network until used).
+
+    With ``must_exist`` a local registry that was never applied is an error instead of being
+    created empty (readers must not leave an empty store behind).
+    """
     from feast import FeatureStore
 
-    Path(settings.store_dir).mkdir(parents=True, exist_ok=True)
-    return FeatureStore(config=repo_config(settings))
+    config = repo_config(settings)
+    registry = str(config.registry.path)
+    if "://" not in registry:
+        if must_exist and not Path(registry).exists():
+            raise FeatureStoreUnavailable(f"no feature registry at {registry}; run `voicecart features apply` "
+                                          "(or set features.store_dir / features.registry)")
+        Path(registry).parent.mkdir(parents=True, exist_ok=True)
+    return FeatureStore(config=config)
+
+
+def check_window(start: datetime, end: datetime) -> tuple[datetime, datetime]:
+    """Both ends as UTC; :class:`FeatureStoreError` when ``end`` is not after ``start``."""
+    start, end = _utc(start), _utc(end)
+    if end <= start:
+        raise FeatureStoreError(f"materialize window is empty: end {end.isoformat()} is not after start "
+                                f"{start.isoformat()}; pass --start before --end")
+    return start, end
 
 
 def definitions(settings: FeatureSettings) -> list:
@@ -198,12 +217,9 @@ def materialize(settings: FeatureSettings, start: datetime, end: datetime,
 
     Returns rows read from the offline source per view (an upper bound on entities written).
     """
-    start, end = _utc(start), _utc(end)
-    if end <= start:
-        raise FeatureStoreError(f"materialize window is empty: end {end.isoformat()} is not after start "
-                                f"{start.isoformat()}; pass --start before --end")
+    start, end = check_window(start, end)
     check_online_reachable(settings)
-    store = store or open_store(settings)
+    store = store or open_store(settings, must_exist=True)
     try:
         known = {v.name for v in store.list_feature_views()}
     except Exception as exc:  # noqa: BLE001 - Feast raises many types for a missing registry
