@@ -21,6 +21,8 @@ securityContext:
   seccompProfile:
     type: RuntimeDefault
 model:
+  # required by the CRD for canary predictors (spec.canary[].predictor.model.name)
+  name: kserve-container
   modelFormat:
     name: triton
   runtime: {{ $r.predictor.runtime }}

@@ -137,3 +137,30 @@ def validate_document(doc: dict[str, Any], source: str | None = None,
 def load_documents(text: str) -> list[dict[str, Any]]:
     """All non-empty YAML documents of a multi-document stream."""
     return [d for d in yaml.safe_load_all(text) if d]
+
+
+def tool(name: str) -> Path | None:
+    """A binary installed by ``scripts/tools/k8s.sh`` (``tools/bin/helm``, ``tools/bin/kubectl``), or None."""
+    path = Path(__file__).resolve().parents[3] / "tools" / "bin" / name
+    return path if path.is_file() and os.access(path, os.X_OK) else None
+
+
+def helm_template(chart: Path, *, release: str = "voicecart", namespace: str = "voicecart",
+                  values: Iterable[Path] = (), set_values: Iterable[str] = (), helm: Path | None = None,
+                  extra: Iterable[str] = ()) -> list[dict[str, Any]]:
+    """``helm template`` with real helm; raises :class:`ManifestError` with helm's own message on failure."""
+    import subprocess
+
+    helm = helm or tool("helm")
+    if helm is None:
+        raise ManifestError("helm is not installed in tools/bin (run: bash scripts/tools/k8s.sh)")
+    cmd = [str(helm), "template", release, str(chart), "--namespace", namespace]
+    for v in values:
+        cmd += ["-f", str(v)]
+    for s in set_values:
+        cmd += ["--set", s]
+    cmd += list(extra)
+    proc = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, "KUBECONFIG": os.devnull})
+    if proc.returncode != 0:
+        raise ManifestError(f"helm template failed: {proc.stderr.strip()}")
+    return load_documents(proc.stdout)
