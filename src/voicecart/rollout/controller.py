@@ -113,11 +113,13 @@ class Rollout:
             raise patches.RolloutError("the canary was not started by `voicecart rollout start` "
                                        f"(annotations {patches.CANARY_URI_ANNOTATION}, {patches.CANARY_STARTED_ANNOTATION} missing)")
         started = datetime.strptime(state.started_at, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
-        elapsed = max(((now or datetime.now(UTC)) - started).total_seconds(), 1.0)
+        now = now or datetime.now(UTC)
+        elapsed = max((now - started).total_seconds(), 1.0)
         window = f"{int(elapsed)}s"
         bound = policy.latency_bound_ms / 1000.0
-        canary = read_arm(prom, ArmQueries(self.namespace, canary_version or version_of(state.canary_uri), window, bound))
-        stable = read_arm(prom, ArmQueries(self.namespace, stable_version or version_of(state.stable_uri), window, bound))
+        at = now.timestamp()
+        canary = read_arm(prom, ArmQueries(self.namespace, canary_version or version_of(state.canary_uri), window, bound), at)
+        stable = read_arm(prom, ArmQueries(self.namespace, stable_version or version_of(state.stable_uri), window, bound), at)
         return Look(state, canary, stable, elapsed, decide(canary, stable, elapsed, policy))
 
     def step(self, prom: Querier, policy: Policy = Policy(), **kwargs: Any) -> Look:

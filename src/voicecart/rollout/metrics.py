@@ -17,6 +17,7 @@ Prometheus).
 from __future__ import annotations
 
 import math
+import time
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -31,7 +32,7 @@ class MetricsError(RuntimeError):
 
 
 class Querier(Protocol):
-    def query(self, promql: str) -> float: ...
+    def query(self, promql: str, at: float | None = None) -> float: ...
 
 
 @dataclass(frozen=True)
@@ -89,16 +90,19 @@ def _le(seconds: float) -> str:
     return repr(float(seconds))
 
 
-def read_arm(prom: Querier, queries: ArmQueries) -> ArmCounts:
-    """The arm's counts; an arm with no series yet counts as zero."""
-    requests = prom.query(queries.requests)
-    fast = prom.query(queries.fast)
-    feedback = prom.query(queries.feedback)
-    p99 = prom.query(queries.p99_seconds)
+def read_arm(prom: Querier, queries: ArmQueries, at: float | None = None) -> ArmCounts:
+    """The arm's counts at one evaluation time ``at`` (unix seconds; default now); an arm with no
+    series yet counts as zero. All queries of a look share ``at``: ``increase()`` extrapolates to
+    the window's edges, so parts and wholes evaluated a second apart would not add up."""
+    at = time.time() if at is None else at
+    requests = prom.query(queries.requests, at)
+    fast = prom.query(queries.fast, at)
+    feedback = prom.query(queries.feedback, at)
+    p99 = prom.query(queries.p99_seconds, at)
     # increase() extrapolates, so counts are not integers and the parts can overshoot the whole by a hair
-    errors = min(prom.query(queries.errors), requests)
+    errors = min(prom.query(queries.errors, at), requests)
     slow = min(max(requests - fast, 0.0), requests)
-    kept = min(prom.query(queries.kept), feedback)
+    kept = min(prom.query(queries.kept, at), feedback)
     return ArmCounts(requests=requests, errors=errors, slow=slow, feedback=feedback, kept=kept,
                      p99_ms=None if math.isnan(p99) else p99 * 1000.0)
 
@@ -112,12 +116,16 @@ class PrometheusClient:
         self.url = url.rstrip("/")
         self._client = httpx.Client(base_url=self.url, timeout=timeout_s, headers=headers or {})
 
-    def query(self, promql: str) -> float:
-        """The scalar value of ``promql``: 0.0 for an empty result, NaN when Prometheus says NaN."""
+    def query(self, promql: str, at: float | None = None) -> float:
+        """The scalar value of ``promql`` at unix time ``at`` (default: now): 0.0 for an empty
+        result, NaN when Prometheus says NaN."""
         import httpx
 
+        params: dict[str, str] = {"query": promql}
+        if at is not None:
+            params["time"] = f"{at:.3f}"
         try:
-            resp = self._client.get("/api/v1/query", params={"query": promql})
+            resp = self._client.get("/api/v1/query", params=params)
         except httpx.HTTPError as exc:
             raise MetricsError(f"Prometheus at {self.url} unreachable: {exc}") from None
         try:
