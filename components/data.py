@@ -7,11 +7,15 @@ from components import BASE_IMAGE
 
 
 @dsl.component(base_image=BASE_IMAGE, install_kfp_package=False)
-def prepare_data(source: str, source_path: str, window_start: str, window_end: str, max_customers: int,
-                 seed: int, dataset: Output[Dataset]):
-    """Canonical tables of [window_start, window_end) from a source (or an already prepared folder)."""
+def prepare_data(source: str, source_path: str, window_start: str, test_from: str, window_end: str,
+                 max_customers: int, seed: int, dataset: Output[Dataset]):
+    """Canonical tables of [window_start, window_end) from a source (``prepared``: a prepared folder).
+
+    Fails when the window, or either side of ``test_from``, has no orders (nothing to train or test on).
+    """
     from voicecart.registry.update import prepare_window
 
     summary = prepare_window(source, source_path or None, dataset.path, window_start=window_start,
-                             window_end=window_end, max_customers=max_customers, seed=seed)
+                             window_end=window_end, test_from=test_from, max_customers=max_customers,
+                             seed=seed)
     dataset.metadata.update(summary)

@@ -71,7 +71,7 @@ def training_pipeline(
     outcome.set_display_name("record run")
     with dsl.ExitHandler(outcome, name="training"):
         data = prepare_data(source=source, source_path=source_path, window_start=window_start,
-                            window_end=window_end, max_customers=max_customers, seed=seed)
+                            test_from=test_from, window_end=window_end, max_customers=max_customers, seed=seed)
         data.set_display_name("prepare data").set_retry(num_retries=2, backoff_duration="30s", backoff_factor=2)
         _with_bigquery(data)
 

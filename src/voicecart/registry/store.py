@@ -110,11 +110,13 @@ class Registry:
                     taken.append(int(m.group(1)))
         return f"v{max(taken) + 1:04d}"
 
-    def publish(self, bundle_dir: Path, *, version: str | None = None) -> str:
+    def publish(self, bundle_dir: Path, *, version: str | None = None, metrics: dict[str, float] | None = None,
+                extra: dict[str, str | float | int | bool | None] | None = None) -> str:
         """Upload a bundle folder written by ``export.build_bundle`` as a new version.
 
         The version and parent (the current champion) are stamped into its metadata; files go
-        first, ``metadata.json`` last. Returns the version.
+        first, ``metadata.json`` last. ``metrics``/``extra`` (e.g. the evaluation and the gate's
+        verdict) are merged into the metadata. Returns the version.
         """
         bundle_dir = Path(bundle_dir)
         meta_path = bundle_dir / layout.METADATA
@@ -124,7 +126,8 @@ class Registry:
         version = version or self.next_version()
         metadata = metadata.model_copy(update={
             "name": self.name, "version": version,
-            "parent_version": metadata.parent_version or self.champion()})
+            "parent_version": metadata.parent_version or self.champion(),
+            "metrics": {**metadata.metrics, **(metrics or {})}, "extra": {**metadata.extra, **(extra or {})}})
         dest = self._p("versions", version)
         if self.fs.exists(posixpath.join(dest, layout.METADATA)):
             raise RegistryError(f"version {version} of {self.name!r} already exists in {self.uri}")
