@@ -1,0 +1,340 @@
+"""The resolution engine: parse -> candidates -> profile -> features -> rank -> answer.
+
+Each step is a small function with typed input and output; :class:`ResolutionEngine` runs them
+under a per-request deadline and answers anyway when a dependency fails (less personal, and it
+says so in ``personalized``/``fallbacks``). The KServe classes in :mod:`voicecart.serving.server`
+only adapt this object to the protocol; tests and the benchmark use it in process as well.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Protocol
+
+import numpy as np
+
+from voicecart.config import ServingSettings
+from voicecart.ranking.catalog import Candidates, Catalog
+from voicecart.ranking.parse import parse
+from voicecart.schemas import (CustomerProfile, FeedbackEvent, Intent, ParsedUtterance, ProductRef,
+                               ResolveRequest, ResolveResponse)
+from voicecart.serving import metrics
+from voicecart.serving.conversation import ConversationStore, FollowUp, FollowUpKind, Turn, follow_up
+from voicecart.serving.predictor import FallbackScorer, Scorer
+
+log = logging.getLogger("voicecart.serving.requests")
+
+N_ALTERNATIVES = 3
+
+Featurizer = Callable[[CustomerProfile, Candidates, Catalog, float], dict[str, np.ndarray]]
+"""(profile, candidates, catalog, now) -> the ranker's input tensors by name (batch first)."""
+
+
+class ProfileSource(Protocol):
+    def get(self, customer_id: str) -> CustomerProfile | None:
+        """ONE online-store read; raises when the store is down."""
+        ...
+
+
+@dataclass(frozen=True)
+class ServingModel:
+    """One loaded champion: swapped as a whole on hot reload, so a request sees one version."""
+
+    version: str
+    catalog: Catalog
+    scorer: Scorer
+    featurize: Featurizer
+    now: float
+    """The engine's "now" for recency features, in the catalogue's unit (days since epoch)."""
+
+
+@dataclass
+class Ranked:
+    """Candidates in answer order with the scores that ordered them."""
+
+    product: np.ndarray  # [n] int64 catalogue index, best first
+    score: np.ndarray  # [n] float32
+    personalized: bool
+
+
+# -- the steps ------------------------------------------------------------------------------------
+
+def parse_step(text: str) -> ParsedUtterance:
+    return parse(text)
+
+
+def candidates_step(model: ServingModel, parsed: ParsedUtterance, k: int) -> Candidates:
+    if parsed.intent not in (Intent.add, Intent.remove, Intent.reorder, Intent.ask) or not parsed.mention:
+        return Candidates.empty()
+    return model.catalog.candidates(parsed, k=k)
+
+
+def popularity_step(model: ServingModel, cands: Candidates) -> Ranked:
+    """The non-personal answer: text match first, then how often the product sells."""
+    pop = np.log1p(model.catalog.popularity_recent[cands.product] + model.catalog.popularity[cands.product])
+    score = (0.5 + cands.text_score + 0.25 * cands.category_match) * (1.0 + pop)
+    order = np.argsort(-score, kind="stable")
+    return Ranked(cands.product[order], score[order].astype(np.float32), personalized=False)
+
+
+def features_step(model: ServingModel, profile: CustomerProfile, cands: Candidates) -> dict[str, np.ndarray]:
+    return model.featurize(profile, cands, model.catalog, model.now)
+
+
+def rank_step(model: ServingModel, cands: Candidates, feeds: dict[str, np.ndarray]) -> tuple[Ranked, str | None]:
+    if isinstance(model.scorer, FallbackScorer):
+        scores, fallback = model.scorer.score_with_source(feeds)
+    else:
+        scores, fallback = model.scorer.score(feeds), None
+    scores = np.asarray(scores, np.float32).reshape(-1)[: len(cands)]
+    order = np.argsort(-scores, kind="stable")
+    return Ranked(cands.product[order], scores[order], personalized=True), fallback
+
+
+def answer_step(model: ServingModel, request_id: str, parsed: ParsedUtterance, ranked: Ranked, position: int = 0,
+                fallbacks: list[str] | None = None) -> ResolveResponse:
+    refs = [_ref(model.catalog, int(p), float(s)) for p, s in zip(ranked.product, ranked.score)]
+    product = refs[position] if position < len(refs) else None
+    alternatives = [r for i, r in enumerate(refs) if i != position][:N_ALTERNATIVES]
+    return ResolveResponse(
+        request_id=request_id, intent=parsed.intent, quantity=parsed.quantity, unit=parsed.unit,
+        product=product, alternatives=alternatives, confirmation=confirmation(parsed, product),
+        personalized=ranked.personalized and product is not None, model_version=model.version,
+        latency_ms=0.0, fallbacks=list(fallbacks or []))
+
+
+def _ref(catalog: Catalog, index: int, score: float | None) -> ProductRef:
+    return ProductRef(id=str(catalog.product_ids[index]), title=catalog.titles[index], score=score)
+
+
+def _name(product: ProductRef) -> str:
+    return product.title or f"product {product.id}"
+
+
+def _amount(quantity: float, unit: str | None) -> str:
+    q = f"{quantity:g}"
+    return f"{q} {unit}{'' if quantity == 1 else 's'} of" if unit else f"{q} x"
+
+
+def confirmation(parsed: ParsedUtterance, product: ProductRef | None) -> str:
+    """The sentence the assistant speaks back."""
+    if parsed.intent is Intent.unknown:
+        return "Sorry, I didn't catch what to add. Could you say it again?"
+    if product is None:
+        return f"Sorry, I couldn't find {parsed.mention or 'that'}."
+    if parsed.intent is Intent.remove:
+        return f"Removing {_name(product)} from your cart."
+    if parsed.intent is Intent.ask:
+        return f"I found {_name(product)}."
+    return f"Adding {_amount(parsed.quantity, parsed.unit)} {_name(product)} to your cart."
+
+
+# -- the engine -----------------------------------------------------------------------------------
+
+class ResolutionEngine:
+    """Runs the steps for one request under a deadline; holds the current model and conversations."""
+
+    def __init__(self, model: ServingModel, profiles: ProfileSource | None, settings: ServingSettings,
+                 max_candidates: int = 100, on_feedback: Callable[[FeedbackEvent], object] | None = None) -> None:
+        self._model = model
+        self.profiles = profiles
+        self.settings = settings
+        self.max_candidates = max_candidates
+        self.conversations = ConversationStore(settings.conversation_ttl_s)
+        self.on_feedback = on_feedback
+        self._pool = ThreadPoolExecutor(max_workers=8, thread_name_prefix="profile-read")
+        self._swap = threading.Lock()
+        metrics.set_model_version(model.version)
+
+    @property
+    def model(self) -> ServingModel:
+        return self._model
+
+    def swap(self, model: ServingModel) -> str:
+        """Hot reload: requests already running finish on the old model, new ones get this one."""
+        with self._swap:
+            previous, self._model = self._model, model
+        metrics.set_model_version(model.version, previous.version)
+        return previous.version
+
+    def warm_up(self, utterances: tuple[str, ...] = ("add milk", "add two bread", "add 100205")) -> None:
+        """Run the request path once per utterance (ONNX Runtime and BM25 allocate on first use)."""
+        for text in utterances:
+            parsed = parse_step(text)
+            cands = candidates_step(self._model, parsed, self.max_candidates)
+            if len(cands):
+                rank_step(self._model, cands, features_step(self._model, CustomerProfile(customer_id="warm-up"), cands))
+
+    # -- request path --
+    def resolve(self, request: ResolveRequest) -> ResolveResponse:
+        start = time.perf_counter()
+        deadline = start + self.settings.deadline_ms / 1000
+        model = self._model  # one version for the whole request
+        request_id = request.request_id or uuid.uuid4().hex
+        conversation_id = request.conversation_id or uuid.uuid4().hex
+        turn = self.conversations.get(conversation_id, request.customer_id) if request.conversation_id else None
+        followed = follow_up(request.utterance) if turn is not None else None
+        if followed is not None and turn is not None:
+            response = self._follow_up(model, request_id, request.customer_id, turn, followed)
+        else:
+            response, turn = self._resolve_new(model, request, request_id, deadline)
+            if turn is not None:
+                self.conversations.put(conversation_id, turn)
+        latency = time.perf_counter() - start
+        response = response.model_copy(update={"latency_ms": round(latency * 1000, 3),
+                                               "conversation_id": conversation_id})
+        metrics.observe(latency, response.personalized, response.fallbacks)
+        self._log(request, response)
+        return response
+
+    def _resolve_new(self, model: ServingModel, request: ResolveRequest, request_id: str,
+                     deadline: float) -> tuple[ResolveResponse, Turn | None]:
+        profile_read = self._read_profile(request.customer_id)  # overlaps parse + candidates
+        parsed = parse_step(request.utterance)
+        cands = candidates_step(model, parsed, self.max_candidates)
+        if len(cands) == 0:
+            if profile_read is not None:
+                profile_read.cancel()
+            return answer_step(model, request_id, parsed, Ranked(cands.product, cands.text_score, False)), None
+        fallbacks: list[str] = []
+        ranked = popularity_step(model, cands)  # the best answer so far
+        profile = self._await_profile(profile_read, deadline, fallbacks)
+        if profile is not None and time.perf_counter() < deadline:
+            try:
+                feeds = features_step(model, profile, cands)
+                personal, fallback = rank_step(model, cands, feeds)
+            except Exception as exc:  # noqa: BLE001 - a failing ranker must not fail the request
+                log.warning("ranker failed, answering by popularity: %s", type(exc).__name__)
+                fallbacks.append("ranker_error")
+            else:
+                if fallback:
+                    fallbacks.append(fallback)
+                if time.perf_counter() <= deadline:
+                    ranked = personal
+                else:
+                    fallbacks.append("deadline")
+        elif profile is not None:
+            fallbacks.append("deadline")
+        response = answer_step(model, request_id, parsed, ranked, fallbacks=fallbacks)
+        return response, self._turn(model, request.customer_id, request_id, parsed, ranked)
+
+    def _read_profile(self, customer_id: str) -> Future | None:
+        if self.profiles is None:
+            return None
+        return self._pool.submit(self.profiles.get, customer_id)
+
+    def _await_profile(self, read: Future | None, deadline: float, fallbacks: list[str]) -> CustomerProfile | None:
+        if read is None:
+            fallbacks.append("profile_unavailable")
+            return None
+        # leave a share of the budget for features + rank
+        budget = max(0.0, (deadline - time.perf_counter()) * 0.6)
+        try:
+            profile = read.result(timeout=budget)
+        except FutureTimeout:
+            read.cancel()
+            fallbacks.append("profile_timeout")
+            return None
+        except Exception as exc:  # noqa: BLE001 - store down: answer by popularity
+            log.warning("profile read failed: %s", type(exc).__name__)
+            fallbacks.append("profile_unavailable")
+            return None
+        if profile is None:
+            fallbacks.append("no_profile")
+        return profile
+
+    @staticmethod
+    def _turn(model: ServingModel, customer_id: str, request_id: str, parsed: ParsedUtterance,
+              ranked: Ranked) -> Turn | None:
+        if not len(ranked.product) or parsed.intent not in (Intent.add, Intent.reorder):
+            return None
+        idx = ranked.product
+        return Turn(customer_id=customer_id, request_id=request_id,
+                    product_ids=[str(model.catalog.product_ids[i]) for i in idx],
+                    titles=[model.catalog.titles[i] for i in idx], scores=[float(s) for s in ranked.score],
+                    rel_price=[float(model.catalog.rel_price[i]) for i in idx], position=0,
+                    quantity=parsed.quantity, unit=parsed.unit, intent=parsed.intent,
+                    personalized=ranked.personalized)
+
+    # -- follow-ups --
+    def _follow_up(self, model: ServingModel, request_id: str, customer_id: str, turn: Turn,
+                   follow: FollowUp) -> ResolveResponse:
+        before = turn.product_id
+        fallbacks: list[str] = []
+        if follow.kind is FollowUpKind.cancel:
+            turn.cancelled = True
+            self._feedback(turn, request_id, "removed", before)
+            return self._turn_response(model, turn, request_id, Intent.remove,
+                                       f"Okay, I took {self._title(turn)} out of your cart.", fallbacks)
+        if follow.kind is FollowUpKind.quantity:
+            parsed = parse(follow.quantity_text or "")
+            if parsed.quantity != 1.0 or (follow.quantity_text or "").split()[0] in ("one", "1", "a", "an"):
+                turn.quantity, turn.unit = parsed.quantity, parsed.unit or turn.unit
+            speech = f"Okay, {_amount(turn.quantity, turn.unit)} {self._title(turn)}."
+            return self._turn_response(model, turn, request_id, turn.intent, speech, fallbacks)
+        if follow.kind is FollowUpKind.next:
+            new = turn.next_position()
+        else:
+            new = turn.constrained_position(follow.constraint or "")
+        if new is None:
+            what = f"a {follow.constraint} one" if follow.constraint else "another one"
+            return self._turn_response(model, turn, request_id, turn.intent,
+                                       f"Sorry, I couldn't find {what}. Keeping {self._title(turn)}.",
+                                       ["no_alternative"])
+        turn.rejected.add(turn.position)
+        turn.position = new
+        turn.cancelled = False
+        kind = "reasked" if follow.kind is FollowUpKind.next else "swapped"
+        self._feedback(turn, request_id, kind, before, substitute=turn.product_id)
+        speech = f"Okay, {_amount(turn.quantity, turn.unit)} {self._title(turn)} instead."
+        return self._turn_response(model, turn, request_id, turn.intent, speech, fallbacks)
+
+    @staticmethod
+    def _title(turn: Turn) -> str:
+        title = turn.titles[turn.position]
+        return title or f"product {turn.product_id}"
+
+    def _turn_response(self, model: ServingModel, turn: Turn, request_id: str, intent: Intent, speech: str,
+                       fallbacks: list[str]) -> ResolveResponse:
+        refs = [ProductRef(id=p, title=t, score=s) for p, t, s in zip(turn.product_ids, turn.titles, turn.scores)]
+        alternatives = [r for i, r in enumerate(refs) if i != turn.position and i not in turn.rejected]
+        return ResolveResponse(
+            request_id=request_id, intent=intent, quantity=turn.quantity, unit=turn.unit,
+            product=refs[turn.position], alternatives=alternatives[:N_ALTERNATIVES], confirmation=speech,
+            personalized=turn.personalized, model_version=model.version, latency_ms=0.0, fallbacks=fallbacks)
+
+    def _feedback(self, turn: Turn, request_id: str, kind: str, product_id: str | None,
+                  substitute: str | None = None) -> None:
+        if self.on_feedback is None or product_id is None:
+            return
+        event = FeedbackEvent(event_id=f"{request_id}:{kind}", request_id=turn.request_id,
+                              customer_id=turn.customer_id, product_id=product_id, kind=kind,  # type: ignore[arg-type]
+                              substitute_id=substitute, timestamp=datetime.now(timezone.utc))
+        try:
+            self.on_feedback(event)
+        except Exception as exc:  # noqa: BLE001 - logging feedback must never fail the answer
+            log.warning("could not log conversation feedback: %s", type(exc).__name__)
+
+    # -- logs --
+    def _log(self, request: ResolveRequest, response: ResolveResponse) -> None:
+        if not log.isEnabledFor(logging.INFO):
+            return
+        record = {"event": "resolve", "request_id": response.request_id, "customer_id": request.customer_id,
+                  "intent": response.intent.value, "product_id": response.product.id if response.product else None,
+                  "personalized": response.personalized, "fallbacks": response.fallbacks,
+                  "model_version": response.model_version, "latency_ms": response.latency_ms}
+        if self.settings.log_utterances:
+            record["utterance"] = request.utterance
+        log.info(json.dumps(record))
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=False, cancel_futures=True)

@@ -1,0 +1,157 @@
+"""Feedback intake: validated events appended durably (SQLite WAL, fsync'd) before the 2xx,
+then pushed to the online store; events whose push failed are replayed on restart.
+
+The log is also the next training window's source of implicit labels (kept/removed/swapped/...).
+"""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+import threading
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+
+from voicecart.schemas import FeedbackEvent
+
+log = logging.getLogger("voicecart.serving.feedback")
+
+FeedbackPush = Callable[[Sequence[FeedbackEvent]], None]
+"""Sends events to the online store (Feast push); raises when the store is unreachable."""
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS feedback_events (
+    event_id    TEXT PRIMARY KEY,
+    customer_id TEXT NOT NULL,
+    kind        TEXT NOT NULL,
+    body        TEXT NOT NULL,
+    received_at TEXT NOT NULL,
+    pushed_at   TEXT
+);
+CREATE INDEX IF NOT EXISTS feedback_unpushed ON feedback_events (pushed_at) WHERE pushed_at IS NULL;
+"""
+
+
+@dataclass(frozen=True)
+class Appended:
+    event_id: str
+    duplicate: bool
+
+
+class FeedbackLog:
+    """An append-only, idempotent (by event_id) event log in one SQLite file in WAL mode.
+
+    ``synchronous=FULL`` makes every commit fsync the WAL, so an event is on disk when
+    :meth:`append` returns: a kill -9 after the 2xx loses nothing.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._lock = threading.Lock()
+        self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=FULL")
+        self._db.executescript(_SCHEMA)
+
+    def append(self, event: FeedbackEvent) -> Appended:
+        now = datetime.now(timezone.utc).isoformat()
+        with self._lock:
+            cur = self._db.execute(
+                "INSERT OR IGNORE INTO feedback_events (event_id, customer_id, kind, body, received_at) "
+                "VALUES (?, ?, ?, ?, ?)",
+                (event.event_id, event.customer_id, event.kind, event.model_dump_json(), now),
+            )
+        return Appended(event.event_id, duplicate=cur.rowcount == 0)
+
+    def unpushed(self, limit: int = 1000) -> list[FeedbackEvent]:
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT body FROM feedback_events WHERE pushed_at IS NULL ORDER BY rowid LIMIT ?", (limit,)
+            ).fetchall()
+        return [FeedbackEvent.model_validate_json(body) for (body,) in rows]
+
+    def mark_pushed(self, event_ids: Sequence[str]) -> None:
+        now = datetime.now(timezone.utc).isoformat()
+        with self._lock:
+            self._db.executemany(
+                "UPDATE feedback_events SET pushed_at = ? WHERE event_id = ?", [(now, e) for e in event_ids]
+            )
+
+    def events(self) -> list[FeedbackEvent]:
+        """Every logged event in arrival order (the training window reads this)."""
+        with self._lock:
+            rows = self._db.execute("SELECT body FROM feedback_events ORDER BY rowid").fetchall()
+        return [FeedbackEvent.model_validate_json(body) for (body,) in rows]
+
+    def counts(self) -> dict[str, int]:
+        with self._lock:
+            total, pending = self._db.execute(
+                "SELECT count(*), count(*) FILTER (WHERE pushed_at IS NULL) FROM feedback_events"
+            ).fetchone()
+        return {"total": total, "unpushed": pending}
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+
+class FeedbackIntake:
+    """Append first (durable), push later: a background flusher pushes what is unpushed.
+
+    ``push_interval_s`` batches pushes; on start, anything left unpushed by a previous process
+    (crash between the 2xx and the push, or store down) is pushed again.
+    """
+
+    def __init__(self, log_: FeedbackLog, push: FeedbackPush | None, push_interval_s: float = 0.05) -> None:
+        self.log = log_
+        self._push = push
+        self._interval = push_interval_s
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def receive(self, event: FeedbackEvent) -> Appended:
+        appended = self.log.append(event)
+        if not appended.duplicate:
+            self._wake.set()
+        return appended
+
+    def flush(self) -> int:
+        """Push every unpushed event once; returns how many were pushed (0 when the store is down)."""
+        if self._push is None:
+            return 0
+        pushed = 0
+        while batch := self.log.unpushed():
+            try:
+                self._push(batch)
+            except Exception as exc:  # the store is down: keep them for the next flush / restart
+                log.warning("feedback push failed, %d events kept for replay: %s", len(batch), type(exc).__name__)
+                return pushed
+            self.log.mark_pushed([e.event_id for e in batch])
+            pushed += len(batch)
+        return pushed
+
+    def start(self) -> None:
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._run, name="feedback-push", daemon=True)
+            self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._wake.set()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+
+    def _run(self) -> None:
+        replayed = self.flush()  # replay what a previous process left unpushed
+        if replayed:
+            log.info("replayed %d feedback events left unpushed", replayed)
+        while not self._stop.is_set():
+            self._wake.wait(timeout=max(self._interval, 1.0))
+            self._wake.clear()
+            if self._stop.wait(self._interval):
+                break
+            self.flush()
