@@ -115,6 +115,8 @@ def materialize_cmd(
     redis_url: str | None = _REDIS,
 ) -> None:
     """Copy the latest feature rows in [start, end) from the offline tables into the online store."""
+    import contextlib
+    import io
     from datetime import timezone
 
     from voicecart.features import FeatureStoreError
@@ -134,7 +136,8 @@ def materialize_cmd(
             store = open_store(settings, must_exist=True)
             for name in views:
                 progress.update(task, description=f"materializing {name} into {settings.online}")
-                written.update(materialize(settings, t0, t1, views=[name], store=store))
+                with contextlib.redirect_stdout(io.StringIO()):  # Feast prints its own banner; we show progress
+                    written.update(materialize(settings, t0, t1, views=[name], store=store))
                 progress.advance(task)
         except FeatureStoreError as exc:
             progress.stop()
