@@ -61,6 +61,29 @@ class Purchases:
         return len(self.day)
 
     @classmethod
+    def from_rows(cls, products: list[dict], lines: list[tuple[str, str, float, float | None]]) -> "Purchases":
+        """Small in-memory purchases: ``products`` are canonical product dicts, ``lines`` are
+        (customer_id, product_id, day, price); one order per (customer, day)."""
+        cols = ("product_id", "title", "brand", "category_l1", "category_l2", "category_l3",
+                "category_l1_name", "category_l2_name", "category_l3_name")
+        products = sorted(products, key=lambda p: p["product_id"])
+        pids = np.asarray([p["product_id"] for p in products], dtype=object)
+        pindex = {p: i for i, p in enumerate(pids)}
+        cids = np.asarray(sorted({c for c, *_ in lines}), dtype=object)
+        cindex = {c: i for i, c in enumerate(cids)}
+        rows = sorted(lines, key=lambda r: (r[2], cindex[r[0]], pindex[r[1]]))
+        orders = {(c, d): i for i, (c, d) in enumerate(dict.fromkeys((r[0], r[2]) for r in rows))}
+        return cls(
+            customer_ids=cids, product_ids=pids,
+            products={c: [p.get(c) for p in products] for c in cols},
+            order=np.asarray([orders[(r[0], r[2])] for r in rows], dtype=np.int32),
+            customer=np.asarray([cindex[r[0]] for r in rows], dtype=np.int32),
+            product=np.asarray([pindex[r[1]] for r in rows], dtype=np.int32),
+            day=np.asarray([r[2] for r in rows], dtype=np.float64),
+            price=np.asarray([np.nan if r[3] is None else r[3] for r in rows], dtype=np.float32),
+        )
+
+    @classmethod
     def from_dataset(cls, data_dir: str | Path) -> "Purchases":
         """Read a prepared canonical dataset folder (see ``voicecart data prepare``)."""
         from voicecart.data import connect  # duckdb lives in the data layer

@@ -30,6 +30,8 @@ class RankerConfig:
     weight_decay: float = 1e-5
     seed: int = 0
     use_embedding: bool = False
+    drop_features: list[str] = field(default_factory=list)
+    """Features the model ignores (zeroed after standardisation): ablations without changing F."""
 
 
 class Ranker(nn.Module):
@@ -38,6 +40,8 @@ class Ranker(nn.Module):
         self.config = config
         self.register_buffer("mean", torch.zeros(config.n_features))
         self.register_buffer("std", torch.ones(config.n_features))
+        keep = [0.0 if name in set(config.drop_features) else 1.0 for name in config.feature_names]
+        self.register_buffer("keep", torch.tensor(keep[: config.n_features] + [1.0] * (config.n_features - len(keep))))
         layers: list[nn.Module] = []
         width = config.n_features
         for h in config.hidden:
@@ -49,7 +53,7 @@ class Ranker(nn.Module):
         self.mlp = nn.Sequential(*layers)
 
     def forward(self, features: torch.Tensor) -> torch.Tensor:
-        x = (features - self.mean) / self.std  # [B, N, F]
+        x = (features - self.mean) / self.std * self.keep  # [B, N, F]
         return self.mlp(x).squeeze(-1)  # [B, N]
 
     def fit_scaler(self, features: np.ndarray) -> None:

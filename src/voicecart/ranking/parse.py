@@ -61,13 +61,13 @@ _FILLER_PHRASES = (
     "oh", "so", "well",
 )
 
-_REMOVE = ("remove", "delete", "take out", "take off", "get rid of", "drop", "cancel", "no more",
+_REMOVE = ("i don't want", "i dont want", "i do not want", "remove", "delete", "take out", "take off", "get rid of", "drop", "cancel", "no more",
            "don't want", "dont want", "do not want", "scratch")
 _REORDER = ("buy again", "order again", "reorder", "re order", "get again", "the usual", "my usual",
             "same as last time", "same again", "again")
 _ASK = ("do i have", "is there", "are there", "how much", "how many", "what's in", "whats in",
         "what is in", "what is the price", "what's the price", "price of", "do you have",
-        "do you sell", "is the", "are the", "have i got", "did i add")
+        "do you sell", "is the", "are the", "have i got", "did i add", "what's", "whats", "what is")
 _ADD = ("add", "put", "get me", "get", "buy", "order", "grab", "pick up", "throw in", "include",
         "i need", "we need", "i want", "we want", "i'd like", "id like", "i would like",
         "we're out of", "were out of", "we are out of", "out of", "need", "want", "more", "another",
@@ -121,6 +121,8 @@ def _number(words: list[str], i: int) -> tuple[float | None, int]:
         return 12.0, 2
     if w in ("a", "an") and nxt in ("couple", "pair"):
         return 2.0, 3 if i + 2 < len(words) and words[i + 2] == "of" else 2
+    if w in ("a", "an", "one") and nxt in UNITS and nxt not in ("dozen", "l", "g"):
+        return 1.0, 1
     if w in ("a", "an") and nxt == "few":
         return 3.0, 2
     if w in ("half", "a") and (nxt in _FRACTIONS or w == "half"):
@@ -178,6 +180,11 @@ def _parse(text: str | bytes | None) -> ParsedUtterance:
     # Category codes (Ta-Feng has no product names): "add 100205", "subclass 100205".
     intent, rest = _intent(cleaned)
     words = rest.split()
+    if intent is not Intent.add:  # "get my usual bread", "how much is the salmon"
+        while words and words[0] in ("get", "buy", "order", "add", "put", "is", "are", "does", "do", "i"):
+            words.pop(0)
+    if intent is Intent.ask and any(w in _NOT_SHOPPING for w in words):
+        return ParsedUtterance(intent=Intent.unknown)
     bare = intent is Intent.unknown
     if bare:
         if not words or any(w in _NOT_SHOPPING for w in words) or len(words) > 6:

@@ -193,7 +193,7 @@ def train_ranker(examples: TrainingSet, config: RankerConfig | None = None, *, l
             loss.backward()
             opt.step()
             sched.step()
-            total += float(loss) * len(lists)
+            total += float(loss.detach()) * len(lists)
         log(f"epoch {epoch + 1}/{config.epochs}: loss {total / max(n, 1):.4f} ({time.perf_counter() - t0:.0f}s)")
     model.eval()
     return model
