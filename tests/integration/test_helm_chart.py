@@ -168,16 +168,52 @@ def test_every_pod_is_non_root_read_only_and_unprivileged(case: str) -> None:
 @needs_helm
 def test_secrets_are_only_referenced_never_inlined() -> None:
     docs = render("production")
-    text = yaml.safe_dump_all(docs)
     cm = next(d for d in by_kind(docs, "ConfigMap") if d["metadata"]["name"].endswith("feature-store"))
-    store = yaml.safe_load(cm["data"]["feature_store.yaml"])
-    assert store["online_store"]["type"] == "redis"
-    assert store["offline_store"] == {"type": "bigquery", "project_id": "${VOICECART_FEATURES__BIGQUERY_PROJECT}",
-                                      "dataset": "voicecart_features_prod"}
+    assert cm["data"]["VOICECART_FEATURES__ONLINE"] == "redis"
+    assert cm["data"]["VOICECART_FEATURES__OFFLINE"] == "bigquery"
+    assert "VOICECART_FEATURES__BIGQUERY_PROJECT" not in cm["data"]
     engine = isvc(docs)["spec"]["transformer"]["containers"][0]
-    project = next(e for e in engine["env"] if e["name"] == "VOICECART_FEATURES__BIGQUERY_PROJECT")
-    assert project["valueFrom"]["secretKeyRef"] == {"name": "voicecart-bigquery", "key": "project"}
-    assert "password:" not in text.replace("passwordSecret", "")
+    env = {e["name"]: e for e in engine["env"]}
+    assert env["VOICECART_FEATURES__BIGQUERY_PROJECT"]["valueFrom"]["secretKeyRef"] == {"name": "voicecart-bigquery",
+                                                                                       "key": "project"}
+    assert env["VOICECART_REDIS_PASSWORD"]["valueFrom"]["secretKeyRef"]["name"] == "voicecart-redis"
+    # the password joins the address by Kubernetes' $(VAR) expansion, never as a literal
+    assert env["VOICECART_FEATURES__REDIS_URL"]["value"].endswith(",password=$(VOICECART_REDIS_PASSWORD)")
+    assert list(env).index("VOICECART_REDIS_PASSWORD") < list(env).index("VOICECART_FEATURES__REDIS_URL")
+    for d in docs:
+        for pod_name, pod in pod_specs([d]):
+            for c in containers(pod):
+                for e in c.get("env") or []:
+                    assert "value" in e or "secretKeyRef" in e.get("valueFrom", {}), (pod_name, e)
+
+
+@needs_helm
+@pytest.mark.parametrize("case", ["default", "production", "cpu"])
+def test_engine_environment_is_accepted_by_the_real_settings_model(case: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every VOICECART_* variable the chart sets names a real settings field, and the settings load."""
+    from voicecart.config import Settings, load_settings
+
+    docs = render(case)
+    cm = next(d for d in by_kind(docs, "ConfigMap") if d["metadata"]["name"].endswith("feature-store"))
+    engines = [c for _, pod in pod_specs(docs) for c in pod.get("containers") or []
+               if c["image"].startswith("ghcr.io/voicecart/voicecart-engine:")]
+    assert engines
+    for c in engines:
+        env = {k: v for k, v in cm["data"].items() if k.startswith("VOICECART_")}
+        for e in c["env"]:
+            env[e["name"]] = e.get("value", "from-a-secret")
+        for name, value in env.items():
+            if not name.startswith("VOICECART_") or name == "VOICECART_REDIS_PASSWORD":
+                continue
+            section, _, field = name.removeprefix("VOICECART_").lower().partition("__")
+            assert section in Settings.model_fields, name
+            assert field in Settings.model_fields[section].annotation.model_fields, f"{name}: no such setting"
+            monkeypatch.setenv(name, value)
+        settings = load_settings()
+        assert settings.features.online == "redis" and settings.features.offline == "bigquery"
+        assert settings.serving.model_name == "voicecart"
+        assert str(settings.serving.feedback_db).startswith(("/tmp/", "/var/lib/voicecart/")) or \
+            "--feedback-db=/var/lib/voicecart/feedback/events.sqlite" in c["args"]
 
 
 @needs_helm

@@ -60,7 +60,14 @@ seccompProfile:
   type: RuntimeDefault
 {{- end -}}
 
-{{/* Settings of the engine (voicecart.config) as env vars, secrets by reference only. */}}
+{{/* Settings of the engine (voicecart.config) as env vars: the feature store ConfigMap via
+envFrom, secrets by secretKeyRef only. The Redis password joins the address through Kubernetes'
+$(VAR) expansion, so it is never written into any object. */}}
+{{- define "voicecart.engineEnvFrom" -}}
+- configMapRef:
+    name: {{ include "voicecart.fullname" . }}-feature-store
+{{- end -}}
+
 {{- define "voicecart.engineEnv" -}}
 - name: VOICECART_SERVING__MODEL_NAME
   value: {{ .Values.resolution.modelName | quote }}
@@ -68,46 +75,35 @@ seccompProfile:
   value: {{ .Values.resolution.deadlineMs | quote }}
 - name: VOICECART_SERVING__LOG_UTTERANCES
   value: {{ .Values.resolution.logUtterances | quote }}
-- name: VOICECART_FEATURES__ONLINE
-  value: redis
-- name: VOICECART_FEATURES__OFFLINE
-  value: bigquery
-- name: VOICECART_FEATURES__REPO_DIR
-  value: /etc/voicecart/feature_repo
-- name: VOICECART_FEATURES__REDIS_URL
-  value: {{ .Values.featureStore.redis.address | quote }}
+- name: VOICECART_FEATURES__BIGQUERY_PROJECT
+  valueFrom:
+    secretKeyRef:
+      name: {{ .Values.featureStore.bigquery.projectSecret.name }}
+      key: {{ .Values.featureStore.bigquery.projectSecret.key }}
 {{- with .Values.featureStore.redis.passwordSecret }}
 - name: VOICECART_REDIS_PASSWORD
   valueFrom:
     secretKeyRef:
       name: {{ .name }}
       key: {{ .key }}
+- name: VOICECART_FEATURES__REDIS_URL
+  value: {{ printf "%s,password=$(VOICECART_REDIS_PASSWORD)" $.Values.featureStore.redis.address | quote }}
+{{- else }}
+- name: VOICECART_FEATURES__REDIS_URL
+  value: {{ .Values.featureStore.redis.address | quote }}
 {{- end }}
-- name: VOICECART_FEATURES__BIGQUERY_PROJECT
-  valueFrom:
-    secretKeyRef:
-      name: {{ .Values.featureStore.bigquery.projectSecret.name }}
-      key: {{ .Values.featureStore.bigquery.projectSecret.key }}
-- name: VOICECART_FEATURES__BIGQUERY_DATASET
-  value: {{ .Values.featureStore.bigquery.dataset | quote }}
 - name: HOME
   value: /tmp
 {{- end -}}
 
-{{/* Writable scratch and the feature store config, since the root filesystem is read-only. */}}
+{{/* Writable scratch, since the root filesystem is read-only. */}}
 {{- define "voicecart.engineVolumeMounts" -}}
 - name: tmp
   mountPath: /tmp
-- name: feature-store
-  mountPath: /etc/voicecart/feature_repo
-  readOnly: true
 {{- end -}}
 
 {{- define "voicecart.engineVolumes" -}}
 - name: tmp
   emptyDir:
     sizeLimit: 1Gi
-- name: feature-store
-  configMap:
-    name: {{ include "voicecart.fullname" . }}-feature-store
 {{- end -}}

@@ -55,14 +55,18 @@ containers:
   - name: kserve-container
     image: {{ include "voicecart.engineImage" $root }}
     imagePullPolicy: {{ $root.Values.image.engine.pullPolicy }}
-    command: ["voicecart", "serve"]
     args:
+      - serve
       - --model-dir={{ $r.modelDir }}
       - --port=8080
     env:
       - name: STORAGE_URI
         value: {{ .storageUri | quote }}
+      - name: VOICECART_SERVING__FEEDBACK_DB
+        value: /tmp/voicecart/feedback/events.sqlite
       {{- include "voicecart.engineEnv" $root | nindent 6 }}
+    envFrom:
+      {{- include "voicecart.engineEnvFrom" $root | nindent 6 }}
     ports:
       - name: http1
         containerPort: 8080
