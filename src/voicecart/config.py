@@ -40,6 +40,8 @@ class FeatureSettings(BaseModel):
     """Local feature store: offline parquet (``offline/``), SQLite online store, registry."""
     registry: str | None = None
     """Feast registry path or URI (gs://, s3://); default ``<store_dir>/registry.db``."""
+    online_timeout_s: float = Field(default=0.25, gt=0)
+    """Redis connect timeout, and read timeout of profile reads (no retries: serving falls back)."""
 
 
 class TrajectorySettings(BaseModel):

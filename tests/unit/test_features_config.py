@@ -40,7 +40,9 @@ def test_production_config_takes_project_dataset_and_redis_from_settings():
     assert isinstance(config.offline_store, BigQueryOfflineStoreConfig)
     assert (config.offline_store.project_id, config.offline_store.dataset) == ("shop-prod", "features")
     assert isinstance(config.online_store, RedisOnlineStoreConfig)
-    assert config.online_store.connection_string == "redis.feast.svc:6379"
+    assert config.online_store.connection_string == "redis.feast.svc:6379,socket_connect_timeout=0.25"
+    url = FeatureSettings(online="redis", redis_url="redis://10.0.0.5:7000/2")
+    assert repo_config(url).online_store.connection_string.startswith("10.0.0.5:7000,db=2,")
     assert config.registry.path == "gs://shop-feast/registry.db"
     assert config.provider == "gcp"
 

@@ -51,6 +51,8 @@ class ProfileStore:
             raise FeatureStoreUnavailable(
                 f"feature service {PROFILE_SERVICE!r} is not readable from the registry ({type(exc).__name__}: "
                 f"{exc}); run `voicecart features apply`") from None
+        if getattr(store.config.online_store, "type", "") == "redis":
+            _fail_fast_redis(store, settings.online_timeout_s if settings else 0.25)
 
     @classmethod
     def from_settings(cls, settings: FeatureSettings) -> "ProfileStore":
@@ -81,6 +83,30 @@ class ProfileStore:
         except Exception as exc:  # noqa: BLE001
             raise FeatureStoreUnavailable(f"online profile push failed ({type(exc).__name__}: {exc})") from None
         return len(rows)
+
+
+def _fail_fast_redis(store: "FeatureStore", timeout_s: float) -> None:
+    """Profile reads get no retries and a read timeout: a down Redis costs milliseconds, not seconds.
+
+    redis-py retries a refused connection with backoff (~4.5 s by default); on the request path
+    we would rather answer unpersonalized at once. Feast builds its Redis client lazily and
+    offers no hook, so we build it now and adjust its connection settings.
+    """
+    try:
+        from redis.backoff import NoBackoff
+        from redis.retry import Retry
+
+        online = store._get_provider().online_store  # noqa: SLF001 - Feast has no public accessor
+        client = online._get_client(store.config.online_store)  # noqa: SLF001
+        kwargs = client.connection_pool.connection_kwargs
+        kwargs["retry"] = Retry(NoBackoff(), 0)
+        kwargs["socket_timeout"] = timeout_s
+        if hasattr(client, "retry"):
+            client.retry = Retry(NoBackoff(), 0)
+    except Exception:  # noqa: BLE001 - a Feast internals change must not break reads, only slow failures
+        import logging
+
+        logging.getLogger(__name__).warning("could not disable Redis retries; a down Redis will slow reads")
 
 
 def profile_from_row(customer_id: str, row: dict[str, Any]) -> CustomerProfile | None:

@@ -45,7 +45,14 @@ def repo_config_dict(settings: FeatureSettings) -> dict[str, Any]:
     else:
         offline = {"type": "file"}
     if settings.online == "redis":
-        online: dict[str, Any] = {"type": "redis", "connection_string": settings.redis_url}
+        connection = settings.redis_url
+        if connection.startswith("redis://"):  # URL form → Feast's host:port,db=N
+            host, port = redis_address(connection)
+            db = connection.removeprefix("redis://").partition("/")[2]
+            connection = f"{host}:{port}" + (f",db={db}" if db else "")
+        if "socket_connect_timeout=" not in connection:
+            connection += f",socket_connect_timeout={settings.online_timeout_s:g}"
+        online: dict[str, Any] = {"type": "redis", "connection_string": connection}
     else:
         online = {"type": "sqlite", "path": str(store_dir / "online_store.db")}
     return {
