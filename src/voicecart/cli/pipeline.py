@@ -9,7 +9,10 @@ these commands run from a checkout of the repository.
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
+import re
 import sys
 import time
 from datetime import datetime, timezone
@@ -31,10 +34,31 @@ def repo_root() -> Path:
     raise FileNotFoundError("pipelines/training.py not found: run this from a checkout of the voicecart repository")
 
 
+def _import_kfp_local() -> None:
+    """Import kfp.local's dispatcher with the checkout off ``sys.path``.
+
+    The repository's ``docker/`` folder (Dockerfiles) would otherwise be imported as the ``docker``
+    SDK that kfp.local probes for its DockerRunner, and break it.
+    """
+    if "kfp.local.task_dispatcher" in sys.modules:
+        return
+    root = repo_root()
+    saved = list(sys.path)
+    sys.path[:] = [p for p in sys.path if p not in ("", ".") and Path(p).resolve() != root]
+    shadow = sys.modules.get("docker")
+    if shadow is not None and getattr(shadow, "__file__", None) is None:
+        del sys.modules["docker"]  # a namespace package made of the docker/ folder
+    try:
+        import kfp.local.task_dispatcher  # noqa: F401
+    finally:
+        sys.path[:] = saved
+
+
 def _import_pipeline():  # noqa: ANN202
+    _import_kfp_local()
     root = repo_root()
     if str(root) not in sys.path:
-        sys.path.insert(0, str(root))
+        sys.path.append(str(root))
     import pipelines.training as training
 
     return training
@@ -161,6 +185,35 @@ def run_cmd(
             _serve_and_ask(registry_uri, Path(summary["dataset"]), pipeline_root / f"{run_name}-serve.log")
 
 
+_ANSI = re.compile(r"\x1b\[[0-9;]*m")
+_ERROR_LINE = re.compile(r"^\s*([A-Za-z_][\w.]*(?:Error|Exception|Diverged)): (.+)$")
+
+
+class _Tee(io.TextIOBase):
+    """Pass the components' output through and keep it, to name the error of a failed step."""
+
+    def __init__(self, inner) -> None:  # noqa: ANN001
+        self.inner, self.chunks = inner, []
+
+    def write(self, s: str) -> int:
+        self.inner.write(s)
+        self.chunks.append(s)
+        return len(s)
+
+    def flush(self) -> None:
+        self.inner.flush()
+
+    def last_error(self) -> str | None:
+        lines = _ANSI.sub("", "".join(self.chunks)).splitlines()
+        found = [m for m in (_ERROR_LINE.match(line) for line in lines) if m]
+        return f"{found[-1].group(1).rsplit('.', 1)[-1]}: {found[-1].group(2)}" if found else None
+
+    def failed_step(self) -> str | None:
+        """kfp.local's "Inner task failed: 'x' inside 'exit-handler-1'": the innermost task."""
+        m = re.search(r"Inner task failed: '([^']+)'", _ANSI.sub("", "".join(self.chunks)))
+        return m.group(1) if m else None
+
+
 def run_local(training, arguments: dict, pipeline_root: Path) -> dict:  # noqa: ANN001
     """Run the pipeline through kfp.local; return the run's record, artifacts, evaluation and decision."""
     from kfp import local
@@ -173,13 +226,20 @@ def run_local(training, arguments: dict, pipeline_root: Path) -> dict:  # noqa: 
     local.init(runner=local.SubprocessRunner(use_venv=False), pipeline_root=str(pipeline_root),
                raise_on_error=False)
     t0 = time.perf_counter()
-    training.training_pipeline(**arguments)
+    tee = _Tee(sys.stdout)
+    with contextlib.redirect_stdout(tee):  # kfp.local logs and the components' output go to stdout
+        training.training_pipeline(**arguments)
     seconds = time.perf_counter() - t0
     new = sorted((p for p in pipeline_root.iterdir() if p.is_dir() and p.name not in before),
                  key=lambda p: p.stat().st_mtime)
     run_dir = new[-1] if new else None
     registry = Registry(arguments["registry_uri"])
     record = next((r for r in registry.runs() if r.get("run_id") == arguments["run_name"]), {})
+    if record.get("state") == "FAILED":
+        # the exit handler only knows its group failed: name the step and its error in the record
+        record = {**record, "failed_step": tee.failed_step(), "error_message": tee.last_error()}
+        registry.record_run(arguments["run_name"], {k: v for k, v in record.items()
+                                                    if k not in ("run_id", "recorded_at")})
     artifacts = _artifacts(run_dir) if run_dir else []
     by_name = {(t, o): p for t, o, p in artifacts}
     report = by_name.get(("evaluate-challenger", "report"))
@@ -202,7 +262,7 @@ def _report(summary: dict) -> None:
         typer.echo("\n" + summary["report"])
     record = summary["record"]
     if summary["state"] != "SUCCEEDED":
-        typer.echo(f"run FAILED at {record.get('task') or 'a step'}: {record.get('error_message')}")
+        typer.echo(f"run FAILED at step {record.get('failed_step') or record.get('task')}: {record.get('error_message')}")
     typer.echo(f"registry {summary['registry']}: champion {summary['champion'] or 'none'} "
                f"(run record: {record.get('run_id', 'none')})")
 
