@@ -1,0 +1,184 @@
+"""The resolution engine in process: personal answers, every fallback, follow-ups, hot swap."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import replace
+from datetime import datetime, timezone
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from voicecart.config import ServingSettings
+from voicecart.data.store import write_dataset
+from voicecart.data.synthetic import SyntheticConfig, generate
+from voicecart.features.errors import FeatureStoreUnavailable
+from voicecart.schemas import CustomerProfile, FeedbackEvent, ResolveRequest
+from voicecart.serving.bundle import build_bundle_from_dataset, load_serving_model
+from voicecart.serving.engine import ResolutionEngine, ServingModel
+from voicecart.serving.feedback import FeedbackIntake, FeedbackLog
+from voicecart.serving.local import free_port
+from voicecart.serving.predictor import FallbackScorer, OnnxScorer, TritonScorer
+from voicecart.serving.profiles import StaticProfiles, profiles_from_dataset
+
+
+@pytest.fixture(scope="module")
+def world(tmp_path_factory: pytest.TempPathFactory) -> dict:
+    root = tmp_path_factory.mktemp("engine")
+    tables, _ = generate(SyntheticConfig(n_customers=300, seed=1))
+    write_dataset(tables, root / "data", source="synthetic")
+    bundle = build_bundle_from_dataset(root / "data", root / "bundle", epochs=3)
+    model = load_serving_model(bundle)
+    profiles = profiles_from_dataset(root / "data", datetime.fromtimestamp(model.now * 86_400, tz=timezone.utc))
+    customer = next(c for c, p in profiles._profiles.items() if len(p.product_ids) > 5)
+    return {"bundle": bundle, "model": model, "profiles": profiles, "customer": customer}
+
+
+def engine(world: dict, profiles=None, deadline_ms: float = 10_000, model: ServingModel | None = None,
+           **kw) -> ResolutionEngine:
+    return ResolutionEngine(model or world["model"], world["profiles"] if profiles is None else profiles,
+                            ServingSettings(deadline_ms=deadline_ms), **kw)
+
+
+def ask(e: ResolutionEngine, customer: str, text: str, **kw):
+    return e.resolve(ResolveRequest(customer_id=customer, utterance=text, **kw))
+
+
+class DownStore:
+    def get(self, customer_id: str) -> CustomerProfile | None:
+        raise FeatureStoreUnavailable("online store unreachable")
+
+
+class SlowStore:
+    def __init__(self, inner, delay_s: float) -> None:
+        self.inner, self.delay_s = inner, delay_s
+
+    def get(self, customer_id: str) -> CustomerProfile | None:
+        time.sleep(self.delay_s)
+        return self.inner.get(customer_id)
+
+
+def test_known_customer_gets_a_personalized_answer_with_alternatives(world):
+    a = ask(engine(world), world["customer"], "add two milk", request_id="r-1")
+    assert a.request_id == "r-1" and a.intent.value == "add" and a.quantity == 2.0
+    assert a.personalized and a.fallbacks == [] and a.model_version == "v0001"
+    assert "milk" in a.product.title and len(a.alternatives) == 3
+    assert a.product.id not in {x.id for x in a.alternatives}
+    scores = [a.product.score] + [x.score for x in a.alternatives]
+    assert scores == sorted(scores, reverse=True)
+
+
+def test_personal_ranking_follows_the_customers_history(world):
+    """A customer loyal to a product sees it higher than the popularity order puts it."""
+    e = engine(world)
+    popular = ask(e, "nobody", "add milk")
+    pop_order = [popular.product.id] + [x.id for x in popular.alternatives]
+    day = world["model"].now * 86_400
+    for rank, target in enumerate(pop_order[1:], start=1):
+        loyal = CustomerProfile(customer_id="loyal", order_count=20, mean_basket_size=4, mean_days_between_orders=7,
+                                last_order_ts=day - 86_400, product_ids=[target], product_counts=[20.0],
+                                product_last_ts=[day - 7 * 86_400])
+        personal = ask(engine(world, StaticProfiles([loyal])), "loyal", "add milk")
+        order = [personal.product.id] + [x.id for x in personal.alternatives]
+        assert personal.personalized and target in order and order.index(target) < rank, (target, order)
+
+
+@pytest.mark.parametrize("profiles, reason", [
+    (StaticProfiles([]), "no_profile"),
+    (DownStore(), "profile_unavailable"),
+])
+def test_profile_missing_or_store_down_answers_by_popularity(world, profiles, reason):
+    a = ask(engine(world, profiles), world["customer"], "add milk")
+    assert a.product is not None and not a.personalized and a.fallbacks == [reason]
+
+
+def test_slow_store_hits_the_deadline_and_answers_by_popularity(world):
+    slow = SlowStore(world["profiles"], delay_s=0.5)
+    a = ask(engine(world, slow, deadline_ms=20), world["customer"], "add milk")
+    fast = ask(engine(world, StaticProfiles([])), world["customer"], "add milk")
+    assert not a.personalized and a.fallbacks == ["profile_timeout"]
+    assert a.product.id == fast.product.id  # the popularity answer
+
+
+def test_triton_unreachable_falls_back_to_the_in_process_ranker(world):
+    local = OnnxScorer(world["bundle"] / "onnx" / "model.onnx")
+    dead = TritonScorer(f"127.0.0.1:{free_port()}", "voicecart", timeout_s=0.2)
+    model = replace(world["model"], scorer=FallbackScorer(dead, local))
+    a = ask(engine(world, model=model), world["customer"], "add bread")
+    b = ask(engine(world), world["customer"], "add bread")
+    assert a.personalized and a.fallbacks == ["predictor_unavailable"] and a.product.id == b.product.id
+
+
+def test_a_failing_ranker_is_a_popularity_answer_not_an_error(world):
+    class Broken:
+        name = "broken"
+
+        def score(self, feeds):
+            raise RuntimeError("bad weights")
+
+    a = ask(engine(world, model=replace(world["model"], scorer=Broken())), world["customer"], "add milk")
+    assert a.product is not None and not a.personalized and a.fallbacks == ["ranker_error"]
+
+
+@pytest.mark.parametrize("text, intent", [("what's the weather", "unknown"), ("add zzqxj", "add")])
+def test_nothing_to_resolve_is_an_answer_without_product(world, text, intent):
+    a = ask(engine(world), world["customer"], text)
+    assert a.intent.value == intent and a.product is None and a.confirmation.startswith("Sorry")
+
+
+# A conversation, turn by turn: utterance -> (which product, relative to the first answer), quantity, intent
+TURNS = [
+    ("add yogurt", "first", 1.0, "add"),
+    ("no, the other one", "alt0", 1.0, "add"),
+    ("make it three", "alt0", 3.0, "add"),
+    ("cancel that", "alt0", 3.0, "remove"),
+]
+
+
+def test_conversation_turn_table_and_rejections_are_logged_as_feedback(world, tmp_path):
+    log = FeedbackLog(tmp_path / "fb.sqlite")
+    intake = FeedbackIntake(log, push=None)
+    e = engine(world, on_feedback=intake.receive)
+    first = None
+    for text, which, quantity, intent in TURNS:
+        a = ask(e, world["customer"], text, conversation_id="conv-1")
+        first = first or a
+        want = first.product.id if which == "first" else first.alternatives[int(which[3:])].id
+        assert (a.product.id, a.quantity, a.intent.value) == (want, quantity, intent), text
+        assert a.conversation_id == "conv-1"
+    kinds = [(ev.kind, ev.product_id) for ev in log.events()]
+    assert kinds == [("reasked", first.product.id), ("removed", first.alternatives[0].id)]
+
+
+def test_constraint_follow_up_picks_a_bigger_product(world):
+    e = engine(world)
+    first = ask(e, world["customer"], "add milk", conversation_id="c-big")
+    bigger = ask(e, world["customer"], "the bigger one", conversation_id="c-big")
+    from voicecart.serving.conversation import size_of
+
+    before, after = size_of(first.product.title), size_of(bigger.product.title)
+    if "no_alternative" in bigger.fallbacks:
+        assert bigger.product.id == first.product.id
+    else:
+        assert before[0] == after[0] and after[1] > before[1]
+
+
+def test_follow_up_without_a_conversation_is_a_new_request(world):
+    a = ask(engine(world), world["customer"], "no, the other one")
+    assert a.product is None
+
+
+def test_hot_swap_serves_the_new_version_to_new_requests(world):
+    e = engine(world)
+    old = e.swap(replace(world["model"], version="v0002"))
+    assert old == "v0001" and ask(e, world["customer"], "add milk").model_version == "v0002"
+
+
+def test_utterance_text_is_not_logged_unless_enabled(world, caplog):
+    import logging
+
+    with caplog.at_level(logging.INFO, logger="voicecart.serving.requests"):
+        ask(engine(world), world["customer"], "add secret sauce")
+    assert caplog.records and all("secret" not in r.getMessage() for r in caplog.records)
+    assert world["customer"] in caplog.records[-1].getMessage()

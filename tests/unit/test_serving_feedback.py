@@ -1,0 +1,84 @@
+"""Feedback intake: validated, idempotent by event_id, durable before the 2xx, replayed when unpushed."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+import pytest
+from pydantic import ValidationError
+
+from voicecart.features.errors import FeatureStoreUnavailable
+from voicecart.schemas import CustomerProfile, FeedbackEvent
+from voicecart.serving.feedback import FeedbackIntake, FeedbackLog
+from voicecart.serving.profiles import StaticProfiles, feedback_push, profile_updates
+
+T = datetime(2024, 5, 1, 12, tzinfo=timezone.utc)
+
+
+def event(event_id: str = "e1", kind: str = "bought", product: str = "P1", **kw) -> FeedbackEvent:
+    return FeedbackEvent(event_id=event_id, request_id="r1", customer_id="c1", product_id=product, kind=kind,
+                         timestamp=T, **kw)
+
+
+def test_append_is_idempotent_by_event_id_and_survives_reopening(tmp_path):
+    log = FeedbackLog(tmp_path / "fb.sqlite")
+    assert not log.append(event("e1")).duplicate
+    assert log.append(event("e1")).duplicate
+    assert not log.append(event("e2", "removed")).duplicate
+    log.close()
+    again = FeedbackLog(tmp_path / "fb.sqlite")
+    assert [e.event_id for e in again.events()] == ["e1", "e2"]
+    assert again.counts() == {"total": 2, "unpushed": 2}
+
+
+def test_log_is_in_wal_mode_with_full_sync(tmp_path):
+    log = FeedbackLog(tmp_path / "fb.sqlite")
+    assert log._db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    assert log._db.execute("PRAGMA synchronous").fetchone()[0] == 2  # FULL: fsync at every commit
+
+
+class FlakyStore(StaticProfiles):
+    def __init__(self) -> None:
+        super().__init__([])
+        self.down = True
+
+    def push(self, profiles):
+        if self.down:
+            raise FeatureStoreUnavailable("redis down")
+        return super().push(profiles)
+
+
+def test_failed_pushes_stay_unpushed_and_are_replayed_by_the_next_intake(tmp_path):
+    store = FlakyStore()
+    intake = FeedbackIntake(FeedbackLog(tmp_path / "fb.sqlite"), feedback_push(store))
+    intake.receive(event("e1"))
+    assert intake.flush() == 0 and intake.log.counts()["unpushed"] == 1
+    store.down = False
+    restarted = FeedbackIntake(FeedbackLog(tmp_path / "fb.sqlite"), feedback_push(store))
+    restarted.start()  # replays on start
+    restarted.stop()
+    assert restarted.log.counts()["unpushed"] == 0
+    assert store.get("c1").product_ids == ["P1"]
+
+
+def test_bought_kept_and_swapped_move_the_profile_others_do_not():
+    base = CustomerProfile(customer_id="c1", product_ids=["P9"], product_counts=[1.0], product_last_ts=[0.0])
+    store = StaticProfiles([base])
+    rows = profile_updates([event("a", "bought", "P1"), event("b", "removed", "P2"), event("c", "reasked", "P3"),
+                            event("d", "swapped", "P4", substitute_id="P5"), event("e", "kept", "P1")], store)
+    (row,) = rows
+    counts = dict(zip(row.product_ids, row.product_counts))
+    assert counts == {"P1": 2.0, "P5": 1.0, "P9": 1.0}
+
+
+@pytest.mark.parametrize("payload, field", [
+    ({"event_id": "e", "request_id": "r", "customer_id": "c", "product_id": "p", "kind": "liked",
+      "timestamp": "2024-01-01T00:00:00Z"}, "kind"),
+    ({"event_id": "e", "request_id": "r", "customer_id": "c", "product_id": "p", "kind": "bought"}, "timestamp"),
+    ({"event_id": "", "request_id": "r", "customer_id": "c", "product_id": "p", "kind": "bought",
+      "timestamp": "2024-01-01T00:00:00Z"}, "event_id"),
+])
+def test_invalid_events_name_the_field(payload, field):
+    with pytest.raises(ValidationError) as info:
+        FeedbackEvent.model_validate(payload)
+    assert field in str(info.value)

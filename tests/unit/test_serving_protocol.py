@@ -1,0 +1,62 @@
+"""Protocol adapters without a server: V1 bodies -> requests (errors name the field), the
+OpenAPI document matches the models, the local Triton repository keeps the export's tensors."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from kserve.errors import InvalidInput
+
+from voicecart.export.signature import ModelSignature, TensorSpec
+from voicecart.serving.openapi import DOC, render
+from voicecart.serving.server import parse_instances
+from voicecart.serving.triton_repo import write_python_backend_repository
+
+OK = {"customer_id": "c1", "utterance": "add milk"}
+
+
+@pytest.mark.parametrize("payload, field", [
+    (b"{not json", "body"),
+    ([OK], "body"),
+    ({}, "instances"),
+    ({"instances": OK}, "instances"),
+    ({"instances": []}, "instances"),
+    ({"instances": [OK] * 17}, "instances"),
+    ({"instances": [OK], "extra": 1}, "extra"),
+    ({"instances": [{"utterance": "add milk"}]}, "instances[0].customer_id"),
+    ({"instances": [OK, {"customer_id": "c1", "utterance": 3}]}, "instances[1].utterance"),
+    ({"instances": [{"customer_id": "c\x00", "utterance": "add milk"}]}, "instances[0].customer_id"),
+    ({"instances": [{**OK, "locale": "x" * 40}]}, "instances[0].locale"),
+])
+def test_bad_v1_bodies_raise_invalid_input_naming_the_field(payload, field):
+    with pytest.raises(InvalidInput) as info:
+        parse_instances(payload, max_instances=16)
+    assert str(info.value).startswith(field)
+
+
+def test_good_v1_body_parses_every_instance():
+    got = parse_instances(b'{"instances": [{"customer_id": "c1", "utterance": " add milk "}]}', 16)
+    assert got[0].customer_id == "c1" and got[0].utterance == "add milk"
+
+
+def test_checked_in_openapi_document_matches_the_models():
+    assert DOC.exists(), "docs/openapi.json missing: run python -m voicecart.serving.openapi"
+    assert DOC.read_text() == render(), "docs/openapi.json drifted: run python -m voicecart.serving.openapi"
+    doc = json.loads(DOC.read_text())
+    assert set(doc["paths"]) == {"/v1/models/voicecart:predict", "/v1/feedback"}
+    assert "customer_id" in doc["components"]["schemas"]["ResolveRequest"]["required"]
+
+
+def test_python_backend_repository_keeps_the_export_signature(tmp_path):
+    onnx = tmp_path / "model.onnx"
+    onnx.write_bytes(b"onnx bytes")
+    sig = ModelSignature(inputs=[TensorSpec(name="features", dtype="float32", shape=[-1, -1, 31])],
+                         outputs=[TensorSpec(name="scores", dtype="float32", shape=[-1, -1])])
+    repo = write_python_backend_repository(onnx, sig, tmp_path / "repo", "voicecart")
+    config = (repo / "voicecart" / "config.pbtxt").read_text()
+    assert 'backend: "python"' in config and "KIND_CPU" in config and "dynamic_batching" not in config
+    assert 'name: "features"' in config and "dims: [ -1, -1, 31 ]" in config and 'name: "scores"' in config
+    model_py = (repo / "voicecart" / "1" / "model.py").read_text()
+    assert "['features']" in model_py and "'scores'" in model_py
+    assert (repo / "voicecart" / "1" / "model.onnx").read_bytes() == b"onnx bytes"
