@@ -190,3 +190,27 @@ def test_the_controller_rolls_back_a_canary_with_many_more_errors(prometheus: Pr
     assert look.decision.reasons[0].startswith("error_rate is worse")
     assert look.canary.errors / look.canary.requests > 0.15 > look.stable.errors / look.stable.requests
     assert "canary" not in cluster.isvc["spec"]  # the rollback patch went out
+
+
+def test_cli_status_reads_the_verdict_from_real_prometheus(prometheus: PrometheusClient, tmp_path: Path) -> None:
+    import json
+
+    import yaml
+    from typer.testing import CliRunner
+
+    from voicecart.cli import app
+    from voicecart.rollout import start_patch
+
+    isvc = load_documents((REPO / "kserve" / "inferenceservice-cpu.yaml").read_text())[0]
+    isvc["metadata"]["namespace"] = "shop"
+    started = (datetime.now(UTC) - timedelta(minutes=4)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    running = apply_merge_patch(isvc, start_patch(isvc, "gs://voicecart-models/registry/voicecart/versions/v0002",
+                                                  10, now=started))
+    path = tmp_path / "isvc.yaml"
+    path.write_text(yaml.safe_dump(running))
+    result = CliRunner().invoke(app, ["rollout", "status", "--isvc-file", str(path), "--prometheus", prometheus.url,
+                                      "--min-requests", "100", "--min-feedback", "50", "--json"])
+    assert result.exit_code == 0, result.output
+    look = json.loads(result.stdout)
+    assert look["verdict"] == "rollback" and look["reasons"][0].startswith("error_rate is worse")
+    assert look["canary"]["requests"] > 0 and look["stable"]["requests"] > look["canary"]["requests"]
