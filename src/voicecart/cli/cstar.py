@@ -1,0 +1,201 @@
+"""`voicecart cstar pretrain|embed|export-onnx` and `voicecart evaluate cstar`: the C-STAR trajectory encoder."""
+
+from __future__ import annotations
+
+import json
+from contextlib import contextmanager
+from datetime import datetime
+from pathlib import Path
+from typing import Iterator, Optional
+
+import typer
+
+cstar = typer.Typer(help="C-STAR shopping-trajectory embeddings: pre-train, embed, export.", no_args_is_help=True)
+
+
+def _fail(message: str) -> None:
+    from rich.console import Console
+
+    Console(stderr=True).print(f"[red]error:[/red] {message}")
+    raise typer.Exit(code=1)
+
+
+@contextmanager
+def _clear_errors() -> Iterator[None]:
+    """Known failures become one line naming the problem, never a stack trace."""
+    from voicecart.config import ConfigError
+    from voicecart.data import DataError
+    from voicecart.trajectory import TrainingDiverged
+
+    try:
+        yield
+    except (DataError, ConfigError, TrainingDiverged, FileNotFoundError, ValueError) as exc:
+        _fail(str(exc))
+
+
+@contextmanager
+def _progress() -> Iterator:
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                  TextColumn("{task.fields[info]}")) as bar:
+        tasks: dict[str, int] = {}
+
+        def update(description: str, done: int, total: int, info: str = "") -> None:
+            if description not in tasks:
+                tasks[description] = bar.add_task(description, total=max(total, 1), info="")
+            bar.update(tasks[description], completed=done, total=max(total, 1), info=info)
+
+        yield update
+
+
+def _settings(config: Optional[Path]):
+    from voicecart.config import load_settings
+
+    return load_settings(config)
+
+
+def _threads(n: int) -> None:
+    import torch
+
+    torch.set_num_threads(max(1, n))
+
+
+@cstar.command("pretrain")
+def pretrain_cmd(
+    data: Path = typer.Option(..., help="prepared dataset folder (canonical parquet)"),
+    out: Path = typer.Option(Path("runs/cstar"), help="run folder: checkpoint.pt, history.json, loss.png"),
+    until: Optional[datetime] = typer.Option(None, help="pre-train on events before this date (exclusive)"),
+    epochs: int = typer.Option(4, min=1),
+    batch_size: int = typer.Option(256, min=2),
+    lr: float = typer.Option(2e-3, min=0.0),
+    max_customers: Optional[int] = typer.Option(None, min=2, help="pre-train on a random subset"),
+    resume: bool = typer.Option(True, help="continue from OUT/checkpoint.pt when it exists"),
+    threads: int = typer.Option(1, min=1, help="torch CPU threads"),
+    seed: int = 0,
+    config: Optional[Path] = typer.Option(None, help="voicecart YAML settings"),
+) -> None:
+    """Pre-train the encoder on every customer's trajectory before UNTIL."""
+    with _clear_errors():
+        from rich.console import Console
+
+        from voicecart.data import connect
+        from voicecart.trajectory import CategoryVocab, CStarConfig, TrainConfig, as_day, load_events, pretrain
+
+        settings = _settings(config)
+        _threads(threads)
+        cut = until or datetime.now()
+        events = load_events(connect(data), until=cut)
+        window = events.window(cut, days=settings.trajectory.window_days, max_events=settings.trajectory.max_events)
+        out.mkdir(parents=True, exist_ok=True)
+        vocab_path = out / "vocab.json"
+        vocab = CategoryVocab.load(vocab_path) if resume and vocab_path.exists() else \
+            CategoryVocab.from_paths(window.l1, window.l2, window.l3)
+        vocab.save(vocab_path)
+        sizes = vocab.sizes
+        model_cfg = CStarConfig(*sizes, dim=settings.trajectory.embedding_dim, max_events=settings.trajectory.max_events)
+        train = TrainConfig(epochs=epochs, batch_size=batch_size, lr=lr, seed=seed, max_customers=max_customers)
+        Console(stderr=True).print(f"read {events.offsets[-1]:,} category events of {len(events):,} customers "
+                                   f"from {data} (before {cut:%Y-%m-%d}); vocabulary {sizes}")
+        with _progress() as update:
+            result = pretrain(window.encode(vocab), vocab, as_day(cut), model_cfg, train, out, resume=resume,
+                              on_step=lambda s, n, r: update("pre-train", s, n, f"loss {r['loss']:.3f}"))
+        Console(stderr=True).print(f"wrote {out / 'checkpoint.pt'} and {out / 'loss.png'} "
+                                   f"({result.trajectories_per_s:.0f} trajectories/s)")
+
+
+@cstar.command("embed")
+def embed_cmd(
+    checkpoint: Path = typer.Option(..., help="run folder or checkpoint.pt"),
+    data: Path = typer.Option(..., help="prepared dataset folder"),
+    out: Path = typer.Option(..., help="embedding parquet (customer_id, event_timestamp, embedding)"),
+    as_of: Optional[datetime] = typer.Option(None, help="read trajectories up to this time (default: now)"),
+    onnx: Optional[Path] = typer.Option(None, help="also export the encoder to this ONNX file"),
+    threads: int = typer.Option(1, min=1),
+    config: Optional[Path] = typer.Option(None),
+) -> None:
+    """Embed every customer of DATA as of AS_OF and write the parquet the Feast embedding view reads."""
+    with _clear_errors():
+        from rich.console import Console
+
+        from voicecart.data import connect
+        from voicecart.trajectory import as_day, embed_events, export_onnx, load_encoder, load_events, write_embeddings
+
+        settings = _settings(config)
+        _threads(threads)
+        model, vocab, _ = load_encoder(checkpoint)
+        cut = as_of or datetime.now()
+        window = load_events(connect(data), until=cut).window(cut, days=settings.trajectory.window_days,
+                                                              max_events=model.cfg.max_events)
+        customers = connect(data).sql("SELECT customer_id FROM customers ORDER BY 1").to_arrow_table()
+        # every known customer gets a row: those with no events in the window get the "no history" vector
+        from voicecart.trajectory.trajectories import Events
+        import numpy as np
+
+        all_ids = np.asarray(customers.column("customer_id").to_pylist(), dtype=object)
+        missing = np.setdiff1d(all_ids, window.customer_ids.astype(str))
+        if len(missing):
+            empty = np.zeros(0, dtype=object)
+            window = Events(np.concatenate([window.customer_ids, missing]),
+                            np.concatenate([window.offsets, np.full(len(missing), window.offsets[-1])]),
+                            window.day, window.basket, window.l1, window.l2, window.l3) if len(window) else \
+                Events(missing, np.zeros(len(missing) + 1, np.int64), np.zeros(0), np.zeros(0, np.int64), empty, empty, empty)
+        with _progress() as update:
+            emb = embed_events(model, window.encode(vocab), as_day(cut), on_batch=lambda d, n: update("embed", d, n))
+        write_embeddings(out, window.customer_ids, cut, emb)
+        Console(stderr=True).print(f"wrote {len(emb):,} embeddings (dim {emb.shape[1]}) to {out}")
+        if onnx is not None:
+            export_onnx(model, onnx)
+            Console(stderr=True).print(f"wrote the ONNX encoder to {onnx}")
+
+
+@cstar.command("export-onnx")
+def export_cmd(checkpoint: Path = typer.Option(..., help="run folder or checkpoint.pt"),
+               out: Path = typer.Option(..., help="ONNX file")) -> None:
+    """Export the encoder (inputs l1..valid [B, T], output embedding [B, E]) to ONNX."""
+    with _clear_errors():
+        from voicecart.trajectory import export_onnx, load_encoder
+
+        model, _, _ = load_encoder(checkpoint)
+        export_onnx(model, out)
+        typer.echo(f"wrote {out}")
+
+
+def evaluate_cstar_cmd(
+    data: Path = typer.Option(..., help="prepared dataset folder"),
+    test_from: datetime = typer.Option(datetime(2001, 2, 1), help="time split: test on events from this date"),
+    json_out: Path = typer.Option(Path("runs/cstar_eval.json"), "--json", help="report file"),
+    epochs: int = typer.Option(4, min=1),
+    ablation_epochs: Optional[int] = typer.Option(None, min=1, help="epochs for coarse-only / fine-only"),
+    ablations: bool = typer.Option(True, help="also pre-train coarse-only and fine-only"),
+    max_customers: Optional[int] = typer.Option(None, min=2, help="pre-train on a random subset"),
+    run_dir: Optional[Path] = typer.Option(None, help="keep the pre-training runs (checkpoints) here"),
+    img_dir: Optional[Path] = typer.Option(None, help="write cstar_map.png and cstar_loss.png here"),
+    threads: int = typer.Option(1, min=1),
+    seed: int = 0,
+    config: Optional[Path] = typer.Option(None),
+) -> None:
+    """C-STAR on the three customer tasks (profiling, trajectory completion, item resolution), with baselines."""
+    with _clear_errors():
+        from voicecart.data import connect
+        from voicecart.trajectory.evaluate import EvaluationConfig, evaluate_cstar
+        from voicecart.trajectory.pretrain import TrainConfig
+
+        settings = _settings(config)
+        _threads(threads)
+        cfg = EvaluationConfig(test_from=test_from, model={"dim": settings.trajectory.embedding_dim,
+                                                           "max_events": settings.trajectory.max_events},
+                               train=TrainConfig(epochs=epochs, seed=seed, max_customers=max_customers),
+                               ablation_epochs=ablation_epochs, ablations=ablations, seed=seed, img_dir=img_dir)
+        with _progress() as update:
+            report = evaluate_cstar(connect(data), cfg, run_dir=run_dir, progress=update)
+        json_out.parent.mkdir(parents=True, exist_ok=True)
+        json_out.write_text(json.dumps(report, indent=2, default=str))
+        c = report["completion"]
+        typer.echo(f"Recall@10: C-STAR {c['cstar']['recall@10']['value']:.4f}, frequency+popularity "
+                   f"{c['frequency_popularity']['recall@10']['value']:.4f}; report in {json_out}")
+
+
+def register(app: typer.Typer, evaluate: typer.Typer) -> None:
+    app.add_typer(cstar, name="cstar")
+    evaluate.command("cstar")(evaluate_cstar_cmd)

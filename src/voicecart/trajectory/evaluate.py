@@ -1,0 +1,249 @@
+"""`voicecart evaluate cstar`: pre-train C-STAR and its ablations on a time split, embed with it and the
+baselines, and score every embedding on the customer tasks by the same code.
+
+Time split at ``test_from`` (Ta-Feng: 2001-02-01). Everything unsupervised — pre-training, the baselines'
+SVDs — sees only events before it. Profiling probes read embeddings as of ``test_from``. Trajectory
+completion trains its head one month earlier (embeddings as of ``test_from - head_days``, target: the
+first basket in that month) and is tested on the first basket on or after ``test_from``.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import torch
+
+from voicecart.trajectory.baselines import BagOfCategories, CategoryMean, TreeWassersteinSVD
+from voicecart.trajectory.embed import embed_events
+from voicecart.trajectory.model import CStar, CStarConfig, mask_events
+from voicecart.trajectory.pretrain import TrainConfig, plot_losses, pretrain, to_tensors
+from voicecart.trajectory.tasks import (bootstrap, completion_scores, fit_completion_head,
+                                        frequency_popularity_scores, history_matrices, popularity_scores,
+                                        profiling, ranking_metrics)
+from voicecart.trajectory.trajectories import CategoryVocab, Events, as_day, batch_arrays, first_basket_after
+
+Progress = Callable[[str, int, int], None]
+
+
+@dataclass
+class EvaluationConfig:
+    test_from: datetime = datetime(2001, 2, 1)
+    head_days: int = 31
+    model: dict = field(default_factory=dict)  # CStarConfig overrides (dim, n_layers, ...)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    ablation_epochs: int | None = None  # epochs for coarse-only / fine-only (default: same as full)
+    ablations: bool = True
+    labels: tuple[str, ...] = ("age_group", "postal_area")
+    seed: int = 0
+    img_dir: Path | None = None  # where the 2-D map and loss curves go
+
+
+def _paired(a: np.ndarray, b: np.ndarray, seed: int = 0) -> dict[str, object]:
+    """Mean of a - b over the same customers, with its 95% bootstrap interval."""
+    return bootstrap(np.asarray(a, float) - np.asarray(b, float), seed=seed).as_dict()
+
+
+def evaluate_cstar(con, cfg: EvaluationConfig, *, run_dir: Path | None = None,
+                   progress: Progress | None = None) -> dict[str, object]:
+    """Run the whole evaluation on a DuckDB connection with the canonical views; returns the report."""
+    from voicecart.trajectory.trajectories import load_events
+
+    say = progress or (lambda *_: None)
+    t0 = time.perf_counter()
+    events = load_events(con)
+    cut, head_cut = cfg.test_from, cfg.test_from - timedelta(days=cfg.head_days)
+    base = CStarConfig(1, 1, 1, **cfg.model)
+    window = events.window(cut, max_events=base.max_events)
+    vocab = CategoryVocab.from_paths(window.l1, window.l2, window.l3)
+    sizes = vocab.sizes
+    model_cfg = replace(base, n_l1=sizes[0], n_l2=sizes[1], n_l3=sizes[2])
+    enc_test = window.encode(vocab)
+    enc_head = events.window(head_cut, max_events=base.max_events).encode(vocab)
+    day_test, day_head = as_day(cut), as_day(head_cut)
+    report: dict[str, object] = {"test_from": cut.date().isoformat(), "head_from": head_cut.date().isoformat(),
+                                 "customers": len(events), "vocab_sizes": list(sizes),
+                                 "model": model_cfg.to_dict(), "train": vars(cfg.train).copy()}
+
+    # ---- encoders: full C-STAR, its ablations, and the same encoder without pre-training
+    variants = {"cstar": model_cfg}
+    if cfg.ablations:
+        variants["coarse_only"] = replace(model_cfg, fine=False)
+        variants["fine_only"] = replace(model_cfg, coarse=False)
+    embeddings: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+    pretraining: dict[str, object] = {}
+    models: dict[str, CStar] = {}
+    for name, mcfg in variants.items():
+        train = cfg.train if name == "cstar" or cfg.ablation_epochs is None else \
+            replace(cfg.train, epochs=cfg.ablation_epochs)
+        out = run_dir / name if run_dir is not None else None
+        result = pretrain(enc_test, vocab, day_test, mcfg, train, out,
+                          on_step=lambda s, n, _r, name=name: say(f"pre-train {name}", s, n))
+        models[name] = result.model
+        pretraining[name] = {"seconds": round(result.seconds, 1), "trajectories_per_s": round(result.trajectories_per_s, 1),
+                             "final_loss": {k: round(v, 4) for k, v in result.history[-1].items()} if result.history else None,
+                             "parameters": result.model.num_parameters()}
+        if name == "cstar" and cfg.img_dir is not None and result.history:
+            plot_losses(result.history, Path(cfg.img_dir) / "cstar_loss.png")
+    torch.manual_seed(cfg.seed)
+    models["no_pretraining"] = CStar(model_cfg).eval()
+    report["pretraining"] = pretraining
+    for name, model in models.items():
+        say(f"embed {name}", 0, 1)
+        embeddings[name] = (embed_events(model, enc_head, day_head), embed_events(model, enc_test, day_test))
+
+    # ---- baselines, fitted on the pre-training window, applied to both cut-offs
+    dim = model_cfg.dim
+    for name, baseline in (("bag_of_categories", BagOfCategories(sizes[2], dim, cfg.seed)),
+                           ("category_mean", CategoryMean(sizes[2], dim, cfg.seed)),
+                           ("tree_wasserstein_svd", TreeWassersteinSVD(sizes, dim, cfg.seed))):
+        say(f"baseline {name}", 0, 1)
+        baseline.fit(enc_test)
+        embeddings[name] = (baseline.transform(enc_head), baseline.transform(enc_test))
+
+    # ---- profiling: linear probe + k-means on embeddings as of test_from, customers with history
+    customers = con.sql("SELECT customer_id, age_group, postal_area FROM customers").to_arrow_table()
+    label_of = {lab: dict(zip(customers.column("customer_id").to_pylist(), customers.column(lab).to_pylist()))
+                for lab in cfg.labels}
+    has_history = enc_test.lengths > 0
+    profiling_report: dict[str, dict[str, object]] = {}
+    correct: dict[str, dict[str, np.ndarray]] = {}
+    for lab in cfg.labels:
+        values = np.array([label_of[lab].get(c) for c in enc_test.customer_ids], dtype=object)
+        rows = np.flatnonzero(has_history & np.array([v is not None for v in values]))
+        profiling_report[lab] = {}
+        correct[lab] = {}
+        for name, (_, emb) in embeddings.items():
+            say(f"profiling {lab} {name}", 0, 1)
+            res = profiling(emb[rows], values[rows], seed=cfg.seed)
+            correct[lab][name] = res.pop("_correct")
+            profiling_report[lab][name] = res
+        profiling_report[lab]["pretraining_gain_accuracy"] = _paired(correct[lab]["cstar"],
+                                                                     correct[lab]["no_pretraining"])
+        profiling_report[lab]["gain_over_bag_of_categories_accuracy"] = _paired(
+            correct[lab]["cstar"], correct[lab]["bag_of_categories"])
+    report["profiling"] = profiling_report
+
+    # ---- trajectory completion: first basket after the cut-off
+    report["completion"] = completion_task(events, vocab, enc_head, enc_test, day_head, day_test,
+                                           head_cut, cut, embeddings, cfg.seed, say)
+    report["masked_hit_rate"] = masked_hit_rate(models, events, vocab, cut, model_cfg.max_events, cfg.seed)
+    if cfg.img_dir is not None:
+        ages = np.array([label_of["age_group"].get(c) for c in enc_test.customer_ids], dtype=object) \
+            if "age_group" in label_of else None
+        if ages is not None:
+            plot_map(embeddings["cstar"][1][has_history], ages[has_history], Path(cfg.img_dir) / "cstar_map.png",
+                     cfg.seed)
+    report["seconds"] = round(time.perf_counter() - t0, 1)
+    return report
+
+
+def completion_task(events: Events, vocab: CategoryVocab, enc_head, enc_test, day_head: float, day_test: float,
+                    head_cut: datetime, cut: datetime, embeddings: dict[str, tuple[np.ndarray, np.ndarray]],
+                    seed: int, say: Progress) -> dict[str, object]:
+    n_l3 = vocab.sizes[2]
+    index = {c: i for i, c in enumerate(enc_test.customer_ids)}
+
+    def split(enc, start, end, day):
+        targets = first_basket_after(events, start, end)
+        rows = np.array([index[c] for c in targets if enc.lengths[index[c]] > 0], dtype=np.int64)
+        t = [vocab.encode(2, np.array(sorted(targets[enc_test.customer_ids[r]]), dtype=object)) for r in rows]
+        counts, last = history_matrices(enc, rows, day, n_l3)
+        return rows, t, counts, last
+
+    h_rows, h_t, h_counts, h_last = split(enc_head, head_cut, cut, day_head)
+    t_rows, t_t, t_counts, t_last = split(enc_test, cut, None, day_test)
+    pop = np.bincount(enc_test.l3, minlength=n_l3).astype(np.float64)
+    results: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+    results["popularity"] = ranking_metrics(popularity_scores(pop, len(t_rows)).copy(), t_t)
+    results["frequency_popularity"] = ranking_metrics(frequency_popularity_scores(t_counts, pop), t_t)
+    say("completion head (no embedding)", 0, 1)
+    head = fit_completion_head(h_counts, h_last, h_t, None, seed=seed)
+    results["head_without_embedding"] = ranking_metrics(completion_scores(head, t_counts, t_last, None), t_t)
+    for name, (emb_head, emb_test) in embeddings.items():
+        say(f"completion head {name}", 0, 1)
+        head = fit_completion_head(h_counts, h_last, h_t, emb_head[h_rows], seed=seed)
+        scores = completion_scores(head, t_counts, t_last, emb_test[t_rows], reference=emb_head[h_rows])
+        results[name] = ranking_metrics(scores, t_t)
+    out: dict[str, object] = {"train_customers": int(len(h_rows)), "test_customers": int(len(t_rows))}
+    for name, (rec, ndcg) in results.items():
+        out[name] = {"recall@10": bootstrap(rec, seed=seed).as_dict(), "ndcg@10": bootstrap(ndcg, seed=seed).as_dict()}
+    ref = results["cstar"][0]
+    out["gain_recall@10"] = {other: _paired(ref, results[other][0], seed) for other in results if other != "cstar"}
+    return out
+
+
+@torch.no_grad()
+def masked_hit_rate(models: dict[str, CStar], events: Events, vocab: CategoryVocab, cut: datetime,
+                    max_events: int, seed: int, n_customers: int = 3000) -> dict[str, object]:
+    """Held-out (in time) trajectories: mask the events after ``cut`` and ask the pre-trained head for
+    them; top-10 hit rate, against the top-10 most popular subclasses."""
+    window = events.window(as_day(cut) + 28.0, max_events=max_events)
+    enc = window.encode(vocab)
+    rng = np.random.default_rng(seed)
+    after = np.array([bool((enc.day[s:e] >= as_day(cut)).any() and (enc.day[s:e] < as_day(cut)).any())
+                      for s, e in zip(enc.offsets[:-1], enc.offsets[1:])])
+    rows = np.flatnonzero(after)
+    rows = np.sort(rng.choice(rows, min(n_customers, len(rows)), replace=False))
+    pop_top = np.argsort(-np.bincount(enc.l3, minlength=vocab.sizes[2]))[:10]
+    out: dict[str, object] = {"customers": int(len(rows))}
+    hits: dict[str, list[np.ndarray]] = {"popularity": []}
+    for name in models:
+        hits[name] = []
+    for s in range(0, len(rows), 256):
+        arr = batch_arrays(enc, rows[s:s + 256], as_of_day=as_day(cut) + 28.0, max_events=max_events)
+        day = np.zeros_like(arr["l1"], dtype=np.float64)
+        for i, r in enumerate(rows[s:s + 256]):
+            n = int(arr["valid"][i].sum())
+            day[i, :n] = enc.day[enc.offsets[r + 1] - n:enc.offsets[r + 1]]
+        masked = torch.from_numpy(arr["valid"] & (day >= as_day(cut)) & (arr["l3"] > 2))
+        x = to_tensors(arr)
+        xm = dict(x)
+        for k in ("l1", "l2", "l3"):
+            xm[k] = x[k].masked_fill(masked, 2)
+        truth = x["l3"][masked]
+        hits["popularity"].append(np.isin(truth.numpy(), pop_top))
+        for name, model in models.items():
+            if model.predict_l3 is None:
+                continue
+            _, states = model.encode(xm)
+            top = model.predict_l3(states[masked]).topk(10, dim=-1).indices
+            hits[name].append((top == truth[:, None]).any(1).numpy())
+    for name, h in hits.items():
+        if h:
+            out[name] = bootstrap(np.concatenate(h), seed=seed).as_dict()
+    return out
+
+
+def plot_map(embeddings: np.ndarray, labels: np.ndarray, path: Path, seed: int = 0, n: int = 4000) -> Path:
+    """2-D map (PCA to 30, then t-SNE) of a sample of customers, coloured by age group."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from sklearn.decomposition import PCA
+    from sklearn.manifold import TSNE
+
+    rng = np.random.default_rng(seed)
+    keep = np.flatnonzero(np.array([v is not None for v in labels]))
+    keep = rng.choice(keep, min(n, len(keep)), replace=False)
+    x = PCA(min(30, embeddings.shape[1]), random_state=seed).fit_transform(embeddings[keep])
+    xy = TSNE(2, random_state=seed, init="pca", perplexity=30).fit_transform(x)
+    lab = labels[keep].astype(str)
+    fig, ax = plt.subplots(figsize=(7, 6))
+    for i, g in enumerate(sorted(set(lab))):
+        m = lab == g
+        ax.scatter(xy[m, 0], xy[m, 1], s=3, alpha=0.6, label=g, color=plt.cm.viridis(i / max(1, len(set(lab)) - 1)))
+    ax.legend(markerscale=4, fontsize=7, title="age group")
+    ax.set_title("C-STAR customer embeddings (t-SNE), Ta-Feng Nov–Jan")
+    ax.set_xticks([])
+    ax.set_yticks([])
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path

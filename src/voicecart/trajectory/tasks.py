@@ -1,0 +1,195 @@
+"""The customer tasks C-STAR embeddings are judged on, each a small head on frozen embeddings.
+
+* profiling: a linear probe (logistic regression) predicting a customer label, accuracy and macro-F1,
+  and k-means clusters scored by NMI against the label;
+* trajectory completion: the subclasses of the customer's next basket, Recall@10 and NDCG@10, from a
+  small scorer over personal purchase statistics, popularity and (optionally) the embedding.
+
+Every metric comes with a 95% bootstrap interval over customers; differences between two methods are
+bootstrapped on the same resamples (paired).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from voicecart.trajectory.trajectories import N_SPECIAL, EncodedEvents
+
+
+# --------------------------------------------------------------------------------------------- intervals
+
+@dataclass
+class Estimate:
+    value: float
+    low: float
+    high: float
+
+    def as_dict(self) -> dict[str, float]:
+        return {"value": round(self.value, 4), "ci95": [round(self.low, 4), round(self.high, 4)]}
+
+
+def bootstrap(per_customer: np.ndarray, n: int = 1000, seed: int = 0) -> Estimate:
+    """Mean of a per-customer metric with a 95% percentile bootstrap interval."""
+    x = np.asarray(per_customer, dtype=np.float64)
+    idx = np.random.default_rng(seed).integers(0, len(x), (n, len(x)))
+    means = x[idx].mean(1)
+    return Estimate(float(x.mean()), float(np.percentile(means, 2.5)), float(np.percentile(means, 97.5)))
+
+
+def bootstrap_statistic(stat, arrays: tuple[np.ndarray, ...], n: int = 300, seed: int = 0) -> Estimate:
+    """Any statistic of row-aligned arrays (e.g. macro-F1, NMI), bootstrapped over rows."""
+    rng = np.random.default_rng(seed)
+    m = len(arrays[0])
+    vals = [stat(*(a[idx] for a in arrays)) for idx in (rng.integers(0, m, m) for _ in range(n))]
+    return Estimate(float(stat(*arrays)), float(np.percentile(vals, 2.5)), float(np.percentile(vals, 97.5)))
+
+
+# --------------------------------------------------------------------------------------------- profiling
+
+def profiling(embeddings: np.ndarray, labels: np.ndarray, *, seed: int = 0, test_share: float = 0.2
+              ) -> dict[str, object]:
+    """Linear probe (accuracy, macro-F1 on held-out customers) and k-means NMI for one label."""
+    from sklearn.cluster import KMeans
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.metrics import f1_score, normalized_mutual_info_score
+    from sklearn.model_selection import train_test_split
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    labels = np.asarray(labels, dtype=object).astype(str)
+    classes, y = np.unique(labels, return_inverse=True)
+    tr, te = train_test_split(np.arange(len(y)), test_size=test_share, random_state=seed, stratify=y)
+    probe = make_pipeline(StandardScaler(), LogisticRegression(max_iter=300, C=0.5))
+    probe.fit(embeddings[tr], y[tr])
+    pred = probe.predict(embeddings[te])
+    clusters = KMeans(len(classes), n_init=3, random_state=seed).fit_predict(
+        StandardScaler().fit_transform(embeddings))
+    majority = np.bincount(y[tr]).argmax()
+    return {
+        "classes": len(classes), "train": int(len(tr)), "test": int(len(te)),
+        "majority": round(float((y[te] == majority).mean()), 4),
+        "accuracy": bootstrap(pred == y[te], seed=seed).as_dict(),
+        "macro_f1": bootstrap_statistic(lambda a, b: f1_score(a, b, average="macro"), (y[te], pred),
+                                        seed=seed).as_dict(),
+        "nmi": bootstrap_statistic(normalized_mutual_info_score, (y, clusters), n=100, seed=seed).as_dict(),
+        "_correct": (pred == y[te]),
+    }
+
+
+# --------------------------------------------------------------------------------------------- completion
+
+def history_matrices(events: EncodedEvents, rows: np.ndarray, as_of_day: float, n_l3: int
+                     ) -> tuple[np.ndarray, np.ndarray]:
+    """[R, n_l3] basket counts and days since the last basket with each subclass (inf if never)."""
+    counts = np.zeros((len(rows), n_l3), np.float32)
+    last = np.full((len(rows), n_l3), np.inf, np.float32)
+    for i, r in enumerate(rows):
+        s, e = events.offsets[r], events.offsets[r + 1]
+        l3, day = events.l3[s:e], events.day[s:e]
+        np.add.at(counts[i], l3, 1.0)
+        np.minimum.at(last[i], l3, (as_of_day - day).astype(np.float32))
+    counts[:, :N_SPECIAL] = 0
+    last[:, :N_SPECIAL] = np.inf
+    return counts, last
+
+
+def ranking_metrics(scores: np.ndarray, targets: list[np.ndarray], k: int = 10) -> tuple[np.ndarray, np.ndarray]:
+    """Per-customer Recall@k and NDCG@k; targets are arrays of subclass ids (UNK ids count as misses)."""
+    top = np.argsort(-scores, axis=1)[:, :k]
+    recall, ndcg = np.zeros(len(targets)), np.zeros(len(targets))
+    discounts = 1.0 / np.log2(np.arange(2, k + 2))
+    for i, t in enumerate(targets):
+        hit = np.isin(top[i], t)
+        recall[i] = hit.sum() / max(len(t), 1)
+        ndcg[i] = (hit * discounts).sum() / discounts[:min(len(t), k)].sum()
+    return recall, ndcg
+
+
+def _features(counts: np.ndarray, last: np.ndarray) -> torch.Tensor:
+    """[R, n_l3, F] personal features of each (customer, subclass)."""
+    c = torch.from_numpy(counts)
+    d = torch.from_numpy(np.where(np.isinf(last), 1e4, last))
+    share = c / c.sum(1, keepdim=True).clamp(min=1.0)
+    return torch.stack([torch.log1p(c), (c > 0).float(), share, torch.exp(-d / 7), torch.exp(-d / 30),
+                        torch.exp(-d / 7) * torch.log1p(c)], dim=-1)
+
+
+class CompletionHead(torch.nn.Module):
+    """score(customer, subclass) = personal features · w + popularity bias + (embedding projection)."""
+
+    def __init__(self, n_l3: int, dim: int | None, n_features: int = 6) -> None:
+        super().__init__()
+        self.personal = torch.nn.Linear(n_features, 1)
+        self.bias = torch.nn.Parameter(torch.zeros(n_l3))
+        self.project = torch.nn.Linear(dim, n_l3, bias=False) if dim else None
+        self.gate = torch.nn.Linear(dim, 1) if dim else None
+
+    def forward(self, feats: torch.Tensor, emb: torch.Tensor | None) -> torch.Tensor:
+        personal = self.personal(feats).squeeze(-1)  # [R, n_l3]
+        if self.project is None or emb is None:
+            return personal + self.bias
+        # the embedding shifts which subclasses are likely and how much this customer repeats
+        return personal * (1 + torch.tanh(self.gate(emb))) + self.bias + self.project(emb)
+
+
+def fit_completion_head(counts: np.ndarray, last: np.ndarray, targets: list[np.ndarray], emb: np.ndarray | None,
+                        *, epochs: int = 8, seed: int = 0, lr: float = 0.02) -> CompletionHead:
+    """Train the head to put the next basket's subclasses on top (softmax over subclasses, multi-target)."""
+    torch.manual_seed(seed)
+    head = CompletionHead(counts.shape[1], None if emb is None else emb.shape[1])
+    feats = _features(counts, last)
+    target = torch.zeros(counts.shape)
+    for i, t in enumerate(targets):
+        target[i, t[t >= N_SPECIAL]] = 1.0
+    keep = target.sum(1) > 0
+    target = target / target.sum(1, keepdim=True).clamp(min=1.0)
+    e = None if emb is None else torch.from_numpy(_standardize(emb))
+    opt = torch.optim.Adam(head.parameters(), lr=lr, weight_decay=1e-5)
+    gen = torch.Generator().manual_seed(seed)
+    idx_all = torch.nonzero(keep).squeeze(1)
+    for _ in range(epochs):
+        for batch in idx_all[torch.randperm(len(idx_all), generator=gen)].split(512):
+            logits = head(feats[batch], None if e is None else e[batch])
+            loss = -(target[batch] * F.log_softmax(logits, dim=1)).sum(1).mean()
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+    head.eval()
+    return head
+
+
+def _standardize(x: np.ndarray) -> np.ndarray:
+    x = np.asarray(x, dtype=np.float32)
+    return (x - x.mean(0)) / (x.std(0) + 1e-6)
+
+
+@torch.no_grad()
+def completion_scores(head: CompletionHead, counts: np.ndarray, last: np.ndarray, emb: np.ndarray | None,
+                      reference: np.ndarray | None = None) -> np.ndarray:
+    """[R, n_l3] scores; ``reference`` standardises embeddings with the training set's statistics."""
+    e = None
+    if emb is not None:
+        ref = emb if reference is None else reference
+        e = torch.from_numpy(((emb - ref.mean(0)) / (ref.std(0) + 1e-6)).astype(np.float32))
+    scores = head(_features(counts, last), e).numpy()
+    scores[:, :N_SPECIAL] = -np.inf
+    return scores
+
+
+def popularity_scores(counts_all: np.ndarray, n_rows: int) -> np.ndarray:
+    pop = counts_all.astype(np.float64).copy()
+    pop[:N_SPECIAL] = -np.inf
+    return np.broadcast_to(pop, (n_rows, len(pop)))
+
+
+def frequency_popularity_scores(counts: np.ndarray, pop: np.ndarray) -> np.ndarray:
+    """Personal basket count first, popularity breaks ties (the issue's 'personal frequency + popularity')."""
+    p = pop.astype(np.float64)
+    tie = p / (p[N_SPECIAL:].max() + 1.0)
+    s = counts + tie[None, :]
+    s[:, :N_SPECIAL] = -np.inf
+    return s
