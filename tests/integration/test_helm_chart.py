@@ -223,7 +223,7 @@ def test_rbac_grants_only_the_rollout_controller_get_and_patch_on_its_isvc() -> 
     assert by_kind(docs, "ClusterRole") == [] and by_kind(docs, "ClusterRoleBinding") == []
     (rule,) = role["rules"]
     assert rule == {"apiGroups": ["serving.kserve.io"], "resources": ["inferenceservices"],
-                    "resourceNames": ["voicecart"], "verbs": ["get", "watch", "patch"]}
+                    "resourceNames": ["voicecart"], "verbs": ["get", "patch"]}
     (binding,) = by_kind(docs, "RoleBinding")
     assert [s["name"] for s in binding["subjects"]] == ["voicecart-rollout"] == [role["metadata"]["name"]]
     assert all(sa.get("automountServiceAccountToken") is False for sa in by_kind(docs, "ServiceAccount"))
