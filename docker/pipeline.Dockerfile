@@ -27,9 +27,12 @@ RUN groupadd --system --gid 10001 voicecart \
 COPY --from=build /opt/venv /opt/venv
 COPY components /opt/voicecart/components
 COPY pipelines /opt/voicecart/pipelines
+# the KServe CRDs `voicecart rollout` validates its patches against (a pipeline's deploy step)
+COPY kserve/crds /opt/voicecart/kserve/crds
 COPY --chmod=0755 docker/kfp_submit.py /opt/voicecart/bin/kfp_submit.py
 ENV PATH=/opt/venv/bin:$PATH \
     PYTHONPATH=/opt/voicecart \
+    VOICECART_KSERVE_CRDS=/opt/voicecart/kserve/crds \
     PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
     HOME=/tmp

@@ -190,3 +190,27 @@ def test_a_patch_the_crd_would_reject_is_never_sent() -> None:
 ])
 def test_merge_patch_follows_rfc_7386(target: Any, patch: Any, result: Any) -> None:
     assert apply_merge_patch(target, patch) == result
+
+
+@pytest.mark.parametrize("mode", ["Standard", "Serverless"])
+def test_successive_rollouts_each_promote_cleanly(mode: str) -> None:
+    doc = load("inferenceservice-gpu.yaml")
+    doc["metadata"]["annotations"]["serving.kserve.io/deploymentMode"] = mode
+    ro, cluster = rollout(doc)
+    for n in (2, 3, 4):
+        bundle = f"gs://voicecart-models/registry/voicecart/versions/v000{n}"
+        ro.start(bundle, 10)
+        assert canary_state(cluster.isvc).canary_uri == bundle
+        ro.promote()
+        validate_kserve(cluster.isvc)
+        assert cluster.isvc["metadata"]["annotations"]["voicecart.io/champion-storage-uri"] == bundle
+        assert cluster.isvc["spec"]["predictor"]["model"]["storageUri"] == bundle + "/triton/gpu"
+        transformer_env = {e["name"]: e.get("value") for e in cluster.isvc["spec"]["transformer"]["containers"][0]["env"]}
+        assert transformer_env["STORAGE_URI"] == bundle
+    if mode == "Standard":
+        assert cluster.isvc["spec"]["predictor"]["name"] == "v0004"
+    # a rollback after promotions returns to the last champion, not the first
+    ro.start("gs://voicecart-models/registry/voicecart/versions/v0005", 10)
+    ro.rollback()
+    assert cluster.isvc["spec"]["predictor"]["model"]["storageUri"].startswith(
+        "gs://voicecart-models/registry/voicecart/versions/v0004/")
