@@ -72,7 +72,7 @@ def training_pipeline(
     with dsl.ExitHandler(outcome, name="training"):
         data = prepare_data(source=source, source_path=source_path, window_start=window_start,
                             test_from=test_from, window_end=window_end, max_customers=max_customers, seed=seed)
-        data.set_display_name("prepare data").set_retry(num_retries=2, backoff_duration="5s", backoff_factor=3)
+        data.set_display_name("prepare data").set_retry(num_retries=1, backoff_duration="5s")
         _with_bigquery(data)
 
         features = build_features(dataset=data.outputs["dataset"], as_of=test_from).set_display_name("features")

@@ -101,3 +101,38 @@ def test_triton_cpu_and_gpu_configs_come_from_one_template(exported) -> None:
     assert cpu.replace("KIND_CPU", "KIND_GPU") == gpu.replace("optimization {\n  cuda { graphs: false }\n}\n", "")
     with pytest.raises(ValueError, match="unknown Triton flavour"):
         render_config(sig, "voicecart", "tpu")  # type: ignore[arg-type]
+
+
+class BranchOnInput(torch.nn.Module):
+    """Data-dependent control flow: tracing freezes one branch, so the exports disagree with torch."""
+
+    def forward(self, features: torch.Tensor) -> torch.Tensor:
+        if float(features.mean()) > 0.5:
+            return features.sum(-1)
+        return -features.sum(-1)
+
+
+def test_bundle_is_not_written_when_an_export_disagrees_with_torch(tmp_path: Path) -> None:
+    from datetime import datetime, timezone
+
+    from voicecart.export import build_bundle
+    from voicecart.registry import BundleError, Registry
+    from voicecart.schemas import ModelMetadata
+
+    model = BranchOnInput()
+    high = {"features": np.full((1, 4, 3), 0.9, dtype=np.float32)}
+    low = {"features": np.random.default_rng(0).random((1, 6, 3), dtype=np.float32) * 0.2}
+    sig = signature_of(model, high)
+    onnx_path = export_onnx(model, high, tmp_path / "m.onnx", sig)
+    ts_path = export_torchscript(model, high, tmp_path / "m.pt")
+    check_agreement(model, high, onnx_path=onnx_path, torchscript_path=ts_path)  # same branch: agree
+    with pytest.raises(ExportMismatchError, match="disagrees with torch"):
+        check_agreement(model, low, onnx_path=onnx_path, torchscript_path=ts_path)
+    # build_bundle checks the held-out requests it is given before it writes metadata.json
+    meta = ModelMetadata(name="voicecart", version="draft", created_at=datetime.now(timezone.utc),
+                         feature_schema_hash="x")
+    with pytest.raises(ExportMismatchError):
+        build_bundle(model, high, tmp_path / "bundle", meta, mar=False, held_out=[low])
+    assert not (tmp_path / "bundle" / "metadata.json").exists()
+    with pytest.raises(BundleError, match="metadata.json is missing"):
+        Registry(tmp_path / "reg").publish(tmp_path / "bundle")

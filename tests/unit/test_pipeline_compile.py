@@ -71,7 +71,7 @@ def test_gate_branches_retries_caching_and_exit_handler(compiled) -> None:
     tasks = _all_tasks(spec)
     conditions = [t["triggerPolicy"].get("condition", "") for t in tasks.values() if "triggerPolicy" in t]
     assert any("evaluate-challenger-verdict'] == 'promote'" in c for c in conditions)
-    assert tasks["prepare-data"]["retryPolicy"]["maxRetryCount"] == 2
+    assert tasks["prepare-data"]["retryPolicy"]["maxRetryCount"] == 1
     assert tasks["register-model"]["retryPolicy"]["maxRetryCount"] == 2
     assert tasks["prepare-data"]["cachingOptions"] == {"enableCache": True}
     for step in ("evaluate-challenger", "register-model", "promote-champion", "keep-champion"):

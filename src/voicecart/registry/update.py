@@ -224,7 +224,7 @@ def export_challenger(model_dir: str | Path, dataset: str | Path, bundle_out: st
                       window_start: str, window_end: str, embeddings_path: str | Path | None = None,
                       held_out: int = 64) -> dict:
     """Write the bundle (ONNX, TorchScript, Triton, .mar) and check it on held-out requests."""
-    from voicecart.export import build_bundle, check_agreement
+    from voicecart.export import build_bundle
     from voicecart.ranking import Ranker
 
     ranker = Ranker.load(Path(model_dir))
@@ -247,11 +247,8 @@ def export_challenger(model_dir: str | Path, dataset: str | Path, bundle_out: st
         ranker.save(directory)
         serving_catalog.save(directory / "catalog.pkl")
 
-    out = build_bundle(ranker, requests[0], Path(bundle_out), metadata, save_weights=save_weights)
     # every held-out request, one by one, must rank the same through ONNX and TorchScript
-    for request in requests:
-        check_agreement(ranker, request, onnx_path=out / "onnx" / "model.onnx",
-                        torchscript_path=out / "torchscript" / "model.pt")
+    build_bundle(ranker, requests[0], Path(bundle_out), metadata, save_weights=save_weights, held_out=requests[1:])
     return {"feature_schema_hash": metadata.feature_schema_hash, "held_out_requests_checked": len(requests)}
 
 
