@@ -24,7 +24,8 @@ from components.trajectory import pretrain_cstar
 
 COMPILED = Path(__file__).with_name("training.yaml")
 
-# Cluster placement (kfp-kubernetes): training steps on GPU nodes, BigQuery credentials from a secret.
+# Cluster placement (kfp-kubernetes): training steps on GPU nodes, BigQuery credentials from a secret
+# (keys `credentials.json` and `project`, see manifests/secrets.example.yaml).
 GPU_RESOURCE = "nvidia.com/gpu"
 GPU_NODE_LABEL = ("cloud.google.com/gke-accelerator", "nvidia-l4")
 GPU_TOLERATION = {"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}
@@ -42,7 +43,9 @@ def _on_gpu(task: dsl.PipelineTask) -> dsl.PipelineTask:
 
 def _with_bigquery(task: dsl.PipelineTask) -> dsl.PipelineTask:
     kubernetes.use_secret_as_volume(task, secret_name=BIGQUERY_SECRET, mount_path=BIGQUERY_MOUNT, optional=True)
-    task.set_env_variable("GOOGLE_APPLICATION_CREDENTIALS", f"{BIGQUERY_MOUNT}/key.json")
+    kubernetes.use_secret_as_env(task, secret_name=BIGQUERY_SECRET, optional=True,
+                                 secret_key_to_env={"project": "VOICECART_FEATURES__BIGQUERY_PROJECT"})
+    task.set_env_variable("GOOGLE_APPLICATION_CREDENTIALS", f"{BIGQUERY_MOUNT}/credentials.json")
     return task
 
 

@@ -56,7 +56,9 @@ def test_bigquery_secret_is_mounted_where_data_is_read(compiled) -> None:
     for step in ("exec-prepare-data", "exec-build-features"):
         assert k8s[step]["secretAsVolume"][0]["secretName"] == "voicecart-bigquery"
         env = {e["name"]: e["value"] for e in spec["deploymentSpec"]["executors"][step]["container"]["env"]}
-        assert env["GOOGLE_APPLICATION_CREDENTIALS"] == "/var/secrets/google/key.json"
+        assert env["GOOGLE_APPLICATION_CREDENTIALS"] == "/var/secrets/google/credentials.json"
+        assert k8s[step]["secretAsEnv"][0]["keyToEnv"] == [{"envVar": "VOICECART_FEATURES__BIGQUERY_PROJECT",
+                                                             "secretKey": "project"}]
 
 
 def _all_tasks(spec: dict) -> dict[str, dict]:
