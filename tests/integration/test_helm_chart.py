@@ -247,6 +247,19 @@ def test_network_policies_admit_only_gateways_prometheus_and_the_own_isvc() -> N
 
 
 @needs_helm
+def test_knative_mode_lets_the_activator_reach_the_queue_proxy() -> None:
+    docs = render("knative-canary")
+    policy = next(p for p in by_kind(docs, "NetworkPolicy") if p["metadata"]["name"].endswith("resolution-ingress"))
+    serving = policy["spec"]["ingress"][0]
+    namespaces = {p["namespaceSelector"]["matchLabels"]["kubernetes.io/metadata.name"] for p in serving["from"]
+                  if "namespaceSelector" in p}
+    assert namespaces == {"istio-system", "knative-serving"}
+    assert [p["port"] for p in serving["ports"]] == [8012, 8013]
+    standard = next(p for p in by_kind(render("default"), "NetworkPolicy") if p["metadata"]["name"].endswith("resolution-ingress"))
+    assert [p["port"] for p in standard["spec"]["ingress"][0]["ports"]] == [8080]
+
+
+@needs_helm
 def test_recurring_run_submits_the_compiled_pipeline_from_the_pipeline_image() -> None:
     (cron,) = by_kind(render("production"), "CronJob")
     assert cron["spec"]["schedule"] == "30 2 * * *" and cron["spec"]["concurrencyPolicy"] == "Forbid"
