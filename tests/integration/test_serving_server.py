@@ -1,15 +1,13 @@
 """The real KServe ModelServer (``voicecart serve``) on a free localhost port, over HTTP.
 
-V1 resolve with httpx, the V2 ranker with tritonclient.http, feedback durability across a
-kill -9, hot reload under load, metrics, bad input and a hypothesis fuzz of 1,000+ requests.
+V1 resolve with httpx, the V2 ranker with tritonclient.http, hot reload under load, metrics,
+bad input and a hypothesis fuzz of 1,000+ requests (feedback across kill -9: test_serving_feast.py).
 """
 
 from __future__ import annotations
 
-import sqlite3
 import threading
 import time
-from datetime import datetime, timezone
 from pathlib import Path
 
 import httpx
@@ -211,33 +209,3 @@ def test_hot_reload_of_a_new_champion_drops_no_request(world, tmp_path):
     assert reload.status_code == 200 and reload.json()["model_version"] == v2
     assert statuses and set(statuses) == {200}
     assert v2 in versions
-
-
-def _pushed(db: Path) -> dict[str, str | None]:
-    with sqlite3.connect(db) as con:
-        return dict(con.execute("SELECT event_id, pushed_at FROM feedback_events").fetchall())
-
-
-def test_feedback_survives_kill_9_between_2xx_and_push_and_is_replayed(world, tmp_path):
-    db = tmp_path / "fb.sqlite"
-    event = {"event_id": "ev-kill-9", "request_id": "r1", "customer_id": str(world["customer"]),
-             "product_id": "P00000000", "kind": "bought", "timestamp": datetime.now(timezone.utc).isoformat()}
-    slow_push = {"VOICECART_SERVING__FEEDBACK_PUSH_INTERVAL_S": "60"}
-    srv = LocalServer(world["bundle"], "--profiles-from", str(world["data"]), "--feedback-db", str(db),
-                      env=slow_push, log_path=tmp_path / "first.log").start()
-    try:
-        r = httpx.post(srv.url + "/v1/feedback", json=event, timeout=10)
-        assert r.status_code == 202
-        assert _pushed(db) == {"ev-kill-9": None}  # durable, not pushed yet
-    finally:
-        srv.kill()
-    assert _pushed(db) == {"ev-kill-9": None}
-    with LocalServer(world["bundle"], "--profiles-from", str(world["data"]), "--feedback-db", str(db),
-                     log_path=tmp_path / "second.log") as again:
-        for _ in range(100):
-            if _pushed(db)["ev-kill-9"] is not None:
-                break
-            time.sleep(0.1)
-        assert _pushed(db)["ev-kill-9"] is not None
-        dup = httpx.post(again.url + "/v1/feedback", json=event, timeout=10)
-        assert dup.status_code == 200 and dup.json()["duplicate"] is True

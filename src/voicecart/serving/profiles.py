@@ -66,6 +66,16 @@ class FeastProfiles:
     def get(self, customer_id: str) -> CustomerProfile | None:
         return self._open().get(customer_id)
 
+    def warm_up(self) -> bool:
+        """Open the store and do one read before serving (Feast's first read is slow); False if down."""
+        try:
+            self._open().get("warm-up")
+            return True
+        except Exception as exc:  # noqa: BLE001 - down at start: serve by popularity, retry later
+            self._next_try = 0.0
+            log.warning("online store not available at start-up, answering by popularity: %s", exc)
+            return False
+
     def push(self, profiles: Iterable[CustomerProfile]) -> int:
         return self._open().push(profiles)
 

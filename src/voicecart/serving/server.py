@@ -236,6 +236,8 @@ class Service:
         self.engine = ResolutionEngine(model, profiles, s, max_candidates=settings.ranking.max_candidates,
                                        on_feedback=self.intake.receive)
         self._reload_lock = threading.Lock()
+        if hasattr(profiles, "warm_up"):
+            profiles.warm_up()
         self.engine.warm_up()
 
     def _load(self):  # noqa: ANN202
