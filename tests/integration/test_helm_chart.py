@@ -79,7 +79,8 @@ def pod_specs(docs: list[dict]) -> list[tuple[str, dict]]:
 
 
 def containers(pod: dict) -> list[dict]:
-    return list(pod.get("containers") or []) + ([pod["model"]] if "model" in pod else [])
+    return (list(pod.get("initContainers") or []) + list(pod.get("containers") or [])
+            + ([pod["model"]] if "model" in pod else []))
 
 
 @needs_helm

@@ -154,7 +154,9 @@ def helm_template(chart: Path, *, release: str = "voicecart", namespace: str = "
     helm = helm or tool("helm")
     if helm is None:
         raise ManifestError("helm is not installed in tools/bin (run: bash scripts/tools/k8s.sh)")
-    cmd = [str(helm), "template", release, str(chart), "--namespace", namespace]
+    # render for the Kubernetes version the core schemas are checked against (.Capabilities, kubeVersion)
+    cmd = [str(helm), "template", release, str(chart), "--namespace", namespace,
+           "--kube-version", f"{KUBERNETES_VERSION}.0"]
     for v in values:
         cmd += ["-f", str(v)]
     for s in set_values:
