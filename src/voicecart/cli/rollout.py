@@ -149,6 +149,9 @@ def _print_look(look, as_json: bool) -> None:  # noqa: ANN001
     for i in look.decision.intervals:
         table.add_row(i.outcome, f"{i.canary_rate:.4f}", f"{i.stable_rate:.4f}", f"[{i.low:+.4f}, {i.high:+.4f}]")
     Console().print(table)
+    if look.canary.requests == 0 and look.elapsed_s > 300:
+        Console().print("[yellow]no requests counted for the canary: is it receiving traffic, and do its pods report "
+                        "voicecart_model_info with the canary's version (gpu variant: see docs/deployment.md)?[/yellow]")
     Console().print(f"verdict: [bold]{look.decision.verdict.value}[/bold]")
     for reason in look.decision.reasons:
         Console().print(f"  - {reason}")
