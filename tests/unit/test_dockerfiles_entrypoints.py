@@ -30,7 +30,9 @@ def translate(*args: str, env: dict[str, str] | None = None) -> tuple[list[str],
 
 
 def _printer(code: str) -> Path:
-    path = Path(os.environ.get("PYTEST_TMP", "/tmp")) / "voicecart-argv-printer"
+    import tempfile
+
+    path = Path(tempfile.mkdtemp(prefix="voicecart-entrypoint-")) / "voicecart"
     path.write_text(f"#!{sys.executable}\n{code}\n")
     path.chmod(0o755)
     return path
