@@ -9,6 +9,7 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -16,6 +17,7 @@ import yaml
 
 REPO = Path(__file__).resolve().parents[2]
 ENTRYPOINT = REPO / "docker" / "engine-entrypoint.sh"
+_PRINTER_DIR = tempfile.TemporaryDirectory(prefix="voicecart-entrypoint-")  # removed at exit
 PIPELINE = REPO / "pipelines" / "training.yaml"
 
 
@@ -30,9 +32,7 @@ def translate(*args: str, env: dict[str, str] | None = None) -> tuple[list[str],
 
 
 def _printer(code: str) -> Path:
-    import tempfile
-
-    path = Path(tempfile.mkdtemp(prefix="voicecart-entrypoint-")) / "voicecart"
+    path = Path(_PRINTER_DIR.name) / "voicecart"
     path.write_text(f"#!{sys.executable}\n{code}\n")
     path.chmod(0o755)
     return path
