@@ -48,14 +48,20 @@ def test_first_run_promotes_over_the_baseline_and_a_worse_one_is_refused(tafeng:
     first = _run(tafeng, registry, tmp_path / "runs", "first")
     assert first["state"] == "SUCCEEDED", first["record"]
     assert first["decision"]["champion"].startswith("baseline:")          # the first model faces a baseline
-    assert first["decision"]["promote"], first["report"]
     reg = Registry(registry)
-    assert reg.champion() == "v0001"
-    assert reg.metadata("v0001").extra["gate"] == "promote"
     steps = {task for task, _, _ in first["artifacts"]}
     assert {"prepare-data", "build-features", "pretrain-cstar", "train-ranker", "export-bundle",
-            "evaluate-challenger", "register-model", "promote-champion"} <= steps
-    assert "keep-champion" not in steps
+            "evaluate-challenger", "register-model"} <= steps
+    promoted = first["decision"]["promote"]
+    if promoted:
+        assert reg.champion() == "v0001" and reg.metadata("v0001").extra["gate"] == "promote"
+        assert "promote-champion" in steps and "keep-champion" not in steps
+    else:
+        # the gate refused the first model: nothing was deployed. Promote it by hand (as an operator
+        # would with `voicecart model promote`) so the second run still exercises the refusal path;
+        # the test fails below with the gate's report.
+        assert reg.champion() is None and "keep-champion" in steps
+        reg.promote("v0001", "test: second run needs a champion")
 
     second = _run(tafeng, registry, tmp_path / "runs", "second", epochs=1, hidden="2", lr=0.00001)
     assert second["state"] == "SUCCEEDED", second["record"]
@@ -79,3 +85,5 @@ def test_first_run_promotes_over_the_baseline_and_a_worse_one_is_refused(tafeng:
     expected = rankings(torch_scores(ranker, request))
     assert np.array_equal(rankings(onnx_scores(bundle.onnx, request)), expected)
     assert np.array_equal(rankings(torchscript_scores(bundle.torchscript, request)), expected)
+
+    assert promoted, f"the first model did not earn promotion over the strongest baseline:\n{first['report']}"
