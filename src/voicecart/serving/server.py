@@ -268,13 +268,16 @@ class Service:
         threading.Thread(target=loop, name="champion-watch", daemon=True).start()
 
 
-def serve(model_dir: str | Path, settings: Settings, profiles: Any = None) -> None:
-    """Start the KServe ModelServer on settings.serving.port: ready once model and catalogue are loaded."""
+def serve(model_dir: str | Path, settings: Settings, profiles: Any = None, service: Service | None = None) -> None:
+    """Start the KServe ModelServer on settings.serving.port: ready once model and catalogue are loaded.
+
+    ``service`` lets a caller assemble the engine itself (the benchmark's naive path does).
+    """
     from kserve import ModelServer
     from kserve import model_server as kserve_server
 
     s = settings.serving
-    service = Service(model_dir, settings, profiles)  # loads before the port opens: ready == loaded
+    service = service or Service(model_dir, settings, profiles)  # loads before the port opens: ready == loaded
     service.intake.start()  # replays events a previous process left unpushed
     if s.reload_poll_s > 0:
         service.watch(s.reload_poll_s)
