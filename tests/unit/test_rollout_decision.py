@@ -136,3 +136,15 @@ def test_impossible_counts_are_refused(kwargs: dict, message: str) -> None:
 def test_bad_policy_is_refused(kwargs: dict, message: str) -> None:
     with pytest.raises(ValueError, match=message):
         Policy(**kwargs)
+
+
+def test_without_feedback_gating_the_kept_rate_still_vetoes() -> None:
+    veto_only = Policy(min_requests=500, min_feedback=0)
+    canary, stable = arms(5, kept=0.60)
+    assert run(canary, stable, veto_only)[0] is Verdict.rollback
+    # no feedback attributed to the canary at all: decided on errors and latency alone
+    canary, stable = arms(6, share=0.2)
+    unattributed = [ArmCounts(c.requests, c.errors, c.slow, 0, 0) for c in canary]
+    verdict, at = run(unattributed, stable, veto_only)
+    assert verdict is Verdict.promote
+    assert [i.outcome for i in decide(unattributed[at], stable[at], 60.0, veto_only).intervals] == ["error_rate", "slow_rate"]

@@ -125,7 +125,8 @@ def rollback_cmd(namespace: str = _NS, name: str = _NAME, kubeconfig: Path | Non
 
 _PROM = typer.Option(None, "--prometheus", help="Prometheus base URL; without it status shows the rollout state only.")
 _MIN_REQ = typer.Option(500, help="Requests per arm before a promotion can be decided.")
-_MIN_FB = typer.Option(200, help="Feedback events per arm before a promotion can be decided (0: ignore kept rate).")
+_MIN_FB = typer.Option(0, help="Feedback events per arm before a promotion can be decided; 0: the kept rate "
+                       "only vetoes (needs feedback attributed per arm, see docs/deployment.md).")
 _ALPHA = typer.Option(0.05, help="Error probability of the sequential test, per outcome, over all looks.")
 _BOUND = typer.Option(50.0, help="A request slower than this (ms) counts as slow; a latency-histogram bucket bound.")
 _MAXH = typer.Option(6.0, help="Hours after which a canary without a verdict is rolled back.")

@@ -11,7 +11,7 @@ difference ``d = canary - stable`` of each we keep a mixture-SPRT confidence seq
 with ``V`` the variance of the observed difference. It holds *uniformly over time*, so the
 controller may look after every scrape and stop as soon as the evidence is clear, without the
 inflated false-alarm rate of re-running a fixed-sample test. Decision, once each arm has seen
-``min_requests`` requests (and ``min_feedback`` feedback events for the kept rate):
+``min_requests`` requests (and ``min_feedback`` feedback events, when the kept rate gates):
 
 * **rollback** as soon as any outcome is confidently worse: the interval lies wholly on the bad
   side of zero (errors or slowness up, kept rate down);
@@ -65,7 +65,9 @@ class Policy:
     tau: float = 0.02
     """Std-dev of the normal mixture over effect sizes; set near the effect worth detecting."""
     min_requests: int = 500
-    min_feedback: int = 200
+    min_feedback: int = 0
+    """Feedback events per arm before promotion; 0 = the kept rate can only veto (roll back), not
+    gate. Set it once feedback is attributed to the arm that answered (docs/deployment.md)."""
     max_duration_s: float = 6 * 3600
     error_margin: float = 0.005
     """Absolute error-rate increase still acceptable for promotion."""
@@ -148,7 +150,9 @@ def decide(canary: ArmCounts, stable: ArmCounts, elapsed_s: float, policy: Polic
         _interval("error_rate", canary.errors, canary.requests, stable.errors, stable.requests, policy, False, policy.error_margin),
         _interval("slow_rate", canary.slow, canary.requests, stable.slow, stable.requests, policy, False, policy.slow_margin),
     ]
-    if policy.min_feedback > 0:
+    # The kept rate needs feedback attributed to each arm. Whenever both arms have some, it can
+    # veto (roll back); it gates promotion only when min_feedback > 0.
+    if policy.min_feedback > 0 or (canary.feedback > 0 and stable.feedback > 0):
         intervals.append(_interval("kept_rate", canary.kept, canary.feedback, stable.kept, stable.feedback,
                                    policy, True, policy.kept_margin))
     # A confidently worse canary is rolled back as soon as it shows, even before the minimum
@@ -163,7 +167,7 @@ def decide(canary: ArmCounts, stable: ArmCounts, elapsed_s: float, policy: Polic
     if policy.min_feedback > 0 and not enough_feedback:
         waiting.append(f"waiting for {policy.min_feedback} feedback events per arm "
                        f"(canary {canary.feedback:.0f}, stable {stable.feedback:.0f})")
-    unclear = [i for i in intervals if not i.not_worse]
+    unclear = [i for i in intervals if not i.not_worse and (i.outcome != "kept_rate" or policy.min_feedback > 0)]
     if not waiting and not unclear:
         return Decision(Verdict.promote, [f"{i.outcome}: canary no worse than stable by more than {i.margin} "
                                           f"(difference in [{i.low:+.4f}, {i.high:+.4f}])" for i in intervals], intervals)
