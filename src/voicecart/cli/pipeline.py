@@ -110,7 +110,7 @@ def _serve_and_ask(registry: str, dataset: Path, log_path: Path) -> None:
 
     console.rule("local endpoint on the champion")
     requests = _sample_requests(dataset)
-    with LocalServer(Path(registry), log_path=log_path) as server:
+    with LocalServer(Path(registry), "--profiles-from", str(dataset), log_path=log_path) as server:
         console.print(f"serving the champion of {registry} at {server.url}")
         for req in requests:
             answer = httpx.post(f"{server.url}/v1/models/voicecart:predict", json={"instances": [req]}, timeout=30)
