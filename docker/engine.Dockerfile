@@ -27,10 +27,13 @@ RUN groupadd --system --gid 10001 voicecart \
  && useradd --system --uid 10001 --gid 10001 --home-dir /tmp --shell /usr/sbin/nologin voicecart
 COPY --from=build /opt/venv /opt/venv
 COPY --chmod=0755 docker/engine-entrypoint.sh /usr/local/bin/voicecart-engine
+# the KServe CRDs `voicecart rollout` validates its patches against (the chart's rollout CronJob)
+COPY kserve/crds /opt/voicecart/kserve/crds
 ENV PATH=/opt/venv/bin:$PATH \
     PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
     HOME=/tmp \
+    VOICECART_KSERVE_CRDS=/opt/voicecart/kserve/crds \
     VOICECART_SERVING__FEEDBACK_DB=/tmp/voicecart/feedback/events.sqlite
 USER 10001:10001
 WORKDIR /tmp

@@ -156,7 +156,8 @@ def test_every_pod_is_non_root_read_only_and_unprivileged(case: str) -> None:
         assert pod["securityContext"]["runAsNonRoot"] is True, name
         assert pod["securityContext"]["runAsUser"] > 0, name
         assert pod["securityContext"]["seccompProfile"]["type"] == "RuntimeDefault", name
-        assert pod.get("automountServiceAccountToken") is False, name
+        # only the rollout controller talks to the Kubernetes API
+        assert pod.get("automountServiceAccountToken") is name.endswith("-rollout"), name
         for c in containers(pod):
             sc = c["securityContext"]
             assert sc["readOnlyRootFilesystem"] is True, name
@@ -197,7 +198,7 @@ def test_engine_environment_is_accepted_by_the_real_settings_model(case: str, mo
     docs = render(case)
     cm = next(d for d in by_kind(docs, "ConfigMap") if d["metadata"]["name"].endswith("feature-store"))
     engines = [c for _, pod in pod_specs(docs) for c in pod.get("containers") or []
-               if c["image"].startswith("ghcr.io/voicecart/voicecart-engine:")]
+               if c["image"].startswith("ghcr.io/voicecart/voicecart-engine:") and c["args"][0] == "serve"]
     assert engines
     for c in engines:
         env = {k: v for k, v in cm["data"].items() if k.startswith("VOICECART_")}
@@ -262,12 +263,31 @@ def test_knative_mode_lets_the_activator_reach_the_queue_proxy() -> None:
 
 @needs_helm
 def test_recurring_run_submits_the_compiled_pipeline_from_the_pipeline_image() -> None:
-    (cron,) = by_kind(render("production"), "CronJob")
+    (cron,) = [c for c in by_kind(render("production"), "CronJob") if c["metadata"]["name"].endswith("-retrain")]
     assert cron["spec"]["schedule"] == "30 2 * * *" and cron["spec"]["concurrencyPolicy"] == "Forbid"
     (c,) = cron["spec"]["jobTemplate"]["spec"]["template"]["spec"]["containers"]
     assert c["image"] == "ghcr.io/voicecart/voicecart-pipeline:0.1.0"
     assert "--package=/opt/voicecart/pipelines/training.yaml" in c["args"]
     assert "--param=promotion_margin=0.005" in c["args"]
+
+
+@needs_helm
+def test_rollout_controller_runs_the_real_cli_as_the_only_account_with_api_rights() -> None:
+    import typer
+
+    from voicecart.cli import app
+
+    docs = render("default")
+    (cron,) = [c for c in by_kind(docs, "CronJob") if c["metadata"]["name"].endswith("-rollout")]
+    pod = cron["spec"]["jobTemplate"]["spec"]["template"]["spec"]
+    (binding,) = by_kind(docs, "RoleBinding")
+    assert pod["serviceAccountName"] == binding["subjects"][0]["name"]
+    (c,) = pod["containers"]
+    assert c["args"][:2] == ["rollout", "watch"] and "--max-looks=1" in c["args"]
+    group = typer.main.get_command(app)
+    params = group.commands["rollout"].commands["watch"].make_context("watch", c["args"][2:]).params
+    assert params["namespace"] == "shop" and params["name"] == "voicecart" and params["max_looks"] == 1
+    assert params["prometheus"].startswith("http://")
 
 
 @needs_helm

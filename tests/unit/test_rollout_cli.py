@@ -76,3 +76,9 @@ def test_a_file_without_one_isvc_is_refused(tmp_path: Path) -> None:
     bad.write_text(CPU.read_text() + "\n---\n" + CPU.read_text())
     result = invoke("status", "--isvc-file", str(bad))
     assert result.exit_code == 2 and "exactly one InferenceService" in result.output
+
+
+def test_watch_without_a_canary_exits_cleanly_for_cron_use() -> None:
+    result = invoke("watch", "--isvc-file", str(CPU), "--prometheus", "http://127.0.0.1:9", "--max-looks", "1")
+    assert result.exit_code == 0, result.output
+    assert "no canary running" in result.output

@@ -205,11 +205,18 @@ def watch_cmd(
     min_requests: int = _MIN_REQ, min_feedback: int = _MIN_FB, alpha: float = _ALPHA,
     latency_bound_ms: float = _BOUND, max_duration_h: float = _MAXH,
     namespace: str = _NS, name: str = _NAME, kubeconfig: Path | None = _KUBECONFIG, context: str | None = _CONTEXT,
+    isvc_file: Path | None = _FILE,
 ) -> None:
-    """Look every INTERVAL seconds; promote or roll back as soon as the sequential test decides."""
+    """Look every INTERVAL seconds; promote or roll back as soon as the sequential test decides.
+
+    With no canary running it says so and exits 0, so a CronJob can run ``watch --max-looks 1``
+    every few minutes as a stateless controller (the chart's rollout CronJob does)."""
     from voicecart.rollout import PrometheusClient
 
-    ro = _rollout(namespace, name, kubeconfig, context, None)
+    ro = _rollout(namespace, name, kubeconfig, context, isvc_file)
+    if _run(ro.state) is None:
+        console.print(f"no canary running on {ro.namespace}/{ro.name}: nothing to decide")
+        return
     policy = _policy(min_requests, min_feedback, alpha, latency_bound_ms, max_duration_h)
     prom = PrometheusClient(prometheus)
     try:
