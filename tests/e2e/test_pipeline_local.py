@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import httpx
 import numpy as np
 import pytest
 
@@ -85,5 +86,18 @@ def test_first_run_promotes_over_the_baseline_and_a_worse_one_is_refused(tafeng:
     expected = rankings(torch_scores(ranker, request))
     assert np.array_equal(rankings(onnx_scores(bundle.onnx, request)), expected)
     assert np.array_equal(rankings(torchscript_scores(bundle.torchscript, request)), expected)
+
+    # the demo's last step: the local endpoint serves the champion and answers real customers
+    from voicecart.cli.pipeline import _sample_requests
+    from voicecart.serving.local import LocalServer
+
+    dataset = next(p for task, out, p in second["artifacts"] if (task, out) == ("prepare-data", "dataset"))
+    with LocalServer(Path(registry), "--profiles-from", str(dataset), log_path=tmp_path / "serve.log") as server:
+        for request in _sample_requests(dataset):
+            answer = httpx.post(f"{server.url}/v1/models/voicecart:predict", json={"instances": [request]}, timeout=30)
+            assert answer.status_code == 200, answer.text
+            prediction = answer.json()["predictions"][0]
+            assert prediction["model_version"] == "v0001" and prediction["product"]["id"]
+            assert prediction["personalized"] == (request["customer_id"] != "no-such-customer")
 
     assert promoted, f"the first model did not earn promotion over the strongest baseline:\n{first['report']}"

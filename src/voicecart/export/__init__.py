@@ -1,35 +1,26 @@
-"""Exports of the ranker: ONNX, TorchScript, a Triton model repository and a TorchServe .mar."""
+"""Exports of the ranker: ONNX, TorchScript, a Triton model repository and a TorchServe .mar.
 
-from voicecart.export.bundle import build_bundle, onnx_latency_ms, write_checksums
-from voicecart.export.formats import (
-    ExportMismatchError,
-    check_agreement,
-    export_onnx,
-    export_torchscript,
-    onnx_scores,
-    rankings,
-    same_ranking,
-    torch_scores,
-    torchscript_scores,
-)
-from voicecart.export.signature import ModelSignature, TensorSpec
-from voicecart.export.triton import render_config, write_model_repository
+Names are imported lazily, so ``voicecart.registry`` (which only needs :mod:`layout`, the
+signature and checksums) never pulls torch into a serving process.
+"""
 
-__all__ = [
-    "ExportMismatchError",
-    "ModelSignature",
-    "TensorSpec",
-    "build_bundle",
-    "check_agreement",
-    "export_onnx",
-    "export_torchscript",
-    "onnx_latency_ms",
-    "onnx_scores",
-    "rankings",
-    "render_config",
-    "same_ranking",
-    "torch_scores",
-    "torchscript_scores",
-    "write_checksums",
-    "write_model_repository",
-]
+from __future__ import annotations
+
+import importlib
+
+_WHERE = {
+    "build_bundle": "bundle", "onnx_latency_ms": "bundle", "write_checksums": "bundle", "sha256": "layout",
+    "ExportMismatchError": "formats", "check_agreement": "formats", "export_onnx": "formats",
+    "export_torchscript": "formats", "onnx_scores": "formats", "rankings": "formats", "same_ranking": "formats",
+    "torch_scores": "formats", "torchscript_scores": "formats",
+    "ModelSignature": "signature", "TensorSpec": "signature",
+    "render_config": "triton", "write_model_repository": "triton",
+}
+
+__all__ = sorted(_WHERE)
+
+
+def __getattr__(name: str):  # noqa: ANN202
+    if name not in _WHERE:
+        raise AttributeError(f"module 'voicecart.export' has no attribute {name!r}")
+    return getattr(importlib.import_module(f"voicecart.export.{_WHERE[name]}"), name)

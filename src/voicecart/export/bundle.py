@@ -6,7 +6,6 @@ Every export is checked against torch before the bundle counts as written.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import shutil
 import time
@@ -17,18 +16,11 @@ import numpy as np
 import torch
 
 from voicecart.export import layout
+from voicecart.export.layout import sha256
 from voicecart.export.formats import check_agreement, export_onnx, export_torchscript, onnx_scores, signature_of
 from voicecart.export.torchserve import write_kserve_layout
 from voicecart.export.triton import write_model_repository
 from voicecart.schemas import ModelMetadata
-
-
-def sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def write_checksums(root: Path) -> Path:

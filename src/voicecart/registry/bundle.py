@@ -14,7 +14,7 @@ import fsspec
 from pydantic import ValidationError
 
 from voicecart.export import layout
-from voicecart.export.bundle import sha256
+from voicecart.export.layout import sha256
 from voicecart.export.signature import ModelSignature
 from voicecart.schemas import ModelMetadata
 
