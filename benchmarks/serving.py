@@ -183,25 +183,24 @@ def main() -> None:
         run_naive_server(bundle, db, int(port), feedback_db)
         return
 
-    from voicecart.serving.local import LocalServer, free_port, wait_http
+    from voicecart.serving.local import LocalServer
 
     with tempfile.TemporaryDirectory(prefix="vc-bench-serving-") as tmp:
         root = Path(tmp)
         print(f"preparing {args.customers} synthetic customers, bundle and Feast store in {root}", flush=True)
         world = prepare(root, args.customers)
-        results: dict[str, list[dict]] = {}
         env = {"VOICECART_FEATURES__STORE_DIR": str(world["store"])}
         engine = LocalServer(world["bundle"], "--feedback-db", str(root / "fb-engine.sqlite"), env=env,
                              log_path=root / "engine.log")
         naive = LocalServer(world["bundle"], env=env, log_path=root / "naive.log")
         naive.cmd = [sys.executable, __file__, "--naive-server", str(world["bundle"]), str(world["naive_db"]),
                      str(naive.port), str(root / "fb-naive.sqlite")]
-        for name, server in (("engine", engine), ("naive", naive)):
-            with server:
-                wait_http(server.url + "/v2/health/ready")
+        results = {"engine": [], "naive": []}
+        with engine, naive:  # both up; the paths alternate at each rate so they share the machine's load
+            for server in (engine, naive):
                 asyncio.run(drive(server.url, 50, 100, world["customers"], seed=0))  # warm-up
-                results[name] = []
-                for rate in args.rates:
+            for rate in args.rates:
+                for name, server in (("engine", engine), ("naive", naive)):
                     res = asyncio.run(drive(server.url, rate, args.requests, world["customers"], seed=int(rate)))
                     results[name].append(res)
                     print(f"{name:6s} {rate:5.0f} req/s: p50 {res['p50']:.2f} ms  p95 {res['p95']:.2f} ms  "

@@ -118,13 +118,15 @@ def test_a_failing_ranker_is_a_popularity_answer_not_an_error(world):
             raise RuntimeError("bad weights")
 
     a = ask(engine(world, model=replace(world["model"], scorer=Broken())), world["customer"], "add milk")
-    assert a.product is not None and not a.personalized and a.fallbacks == ["ranker_error"]
+    assert a.product is not None and not a.personalized and a.fallbacks == ["ranker_failed"]
 
 
-@pytest.mark.parametrize("text, intent", [("what's the weather", "unknown"), ("add zzqxj", "add")])
-def test_nothing_to_resolve_is_an_answer_without_product(world, text, intent):
+@pytest.mark.parametrize("text, intent, reason", [("what's the weather", "unknown", "not_understood"),
+                                                  ("add zzqxj", "add", "no_candidates")])
+def test_nothing_to_resolve_is_an_answer_without_product(world, text, intent, reason):
     a = ask(engine(world), world["customer"], text)
     assert a.intent.value == intent and a.product is None and a.confirmation.startswith("Sorry")
+    assert a.fallbacks == [reason] and not a.personalized
 
 
 # A conversation, turn by turn: utterance -> (which product, relative to the first answer), quantity, intent
@@ -162,6 +164,11 @@ def test_constraint_follow_up_picks_a_bigger_product(world):
         assert bigger.product.id == first.product.id
     else:
         assert before[0] == after[0] and after[1] > before[1]
+
+
+def test_a_profile_without_history_is_ranked_but_not_called_personal(world):
+    a = ask(engine(world, StaticProfiles([CustomerProfile(customer_id="fresh")])), "fresh", "add milk")
+    assert a.product is not None and not a.personalized and a.fallbacks == []
 
 
 def test_follow_up_without_a_conversation_is_a_new_request(world):

@@ -79,9 +79,9 @@ def candidates_step(model: ServingModel, parsed: ParsedUtterance, k: int) -> Can
 
 
 def popularity_step(model: ServingModel, cands: Candidates) -> Ranked:
-    """The non-personal answer: text match first, then how often the product sells."""
-    pop = np.log1p(model.catalog.popularity_recent[cands.product] + model.catalog.popularity[cands.product])
-    score = (0.5 + cands.text_score + 0.25 * cands.category_match) * (1.0 + pop)
+    """The non-personal answer, ordered as ``ranking.Resolver`` orders it without a ranker:
+    text match first, then how often the product sold."""
+    score = model.catalog.popularity[cands.product].astype(np.float64) + cands.text_score * 1e9
     order = np.argsort(-score, kind="stable")
     return Ranked(cands.product[order], score[order].astype(np.float32), personalized=False)
 
@@ -90,14 +90,15 @@ def features_step(model: ServingModel, profile: CustomerProfile, cands: Candidat
     return model.featurize(profile, cands, model.catalog, model.now)
 
 
-def rank_step(model: ServingModel, cands: Candidates, feeds: dict[str, np.ndarray]) -> tuple[Ranked, str | None]:
+def rank_step(model: ServingModel, cands: Candidates, feeds: dict[str, np.ndarray],
+              personalized: bool = True) -> tuple[Ranked, str | None]:
     if isinstance(model.scorer, FallbackScorer):
         scores, fallback = model.scorer.score_with_source(feeds)
     else:
         scores, fallback = model.scorer.score(feeds), None
     scores = np.asarray(scores, np.float32).reshape(-1)[: len(cands)]
     order = np.argsort(-scores, kind="stable")
-    return Ranked(cands.product[order], scores[order], personalized=True), fallback
+    return Ranked(cands.product[order], scores[order], personalized=personalized), fallback
 
 
 def answer_step(model: ServingModel, request_id: str, parsed: ParsedUtterance, ranked: Ranked, position: int = 0,
@@ -204,17 +205,18 @@ class ResolutionEngine:
         if len(cands) == 0:
             if profile_read is not None:
                 profile_read.cancel()
-            return answer_step(model, request_id, parsed, Ranked(cands.product, cands.text_score, False)), None
+            why = ["not_understood"] if parsed.intent is Intent.unknown else ["no_candidates"]
+            return answer_step(model, request_id, parsed, Ranked(cands.product, cands.text_score, False), fallbacks=why), None
         fallbacks: list[str] = []
         ranked = popularity_step(model, cands)  # the best answer so far
         profile = self._await_profile(profile_read, deadline, fallbacks)
         if profile is not None and time.perf_counter() < deadline:
             try:
                 feeds = features_step(model, profile, cands)
-                personal, fallback = rank_step(model, cands, feeds)
+                personal, fallback = rank_step(model, cands, feeds, personalized=profile.has_history)
             except Exception as exc:  # noqa: BLE001 - a failing ranker must not fail the request
                 log.warning("ranker failed, answering by popularity: %s", type(exc).__name__)
-                fallbacks.append("ranker_error")
+                fallbacks.append("ranker_failed")
             else:
                 if fallback:
                     fallbacks.append(fallback)

@@ -217,6 +217,20 @@ def add_routes(app: Any, engine: ResolutionEngine, intake: FeedbackIntake, reloa
 
 # -- assembling a server --------------------------------------------------------------------------
 
+def _configure_logs() -> None:
+    """One JSON line per request on stderr (voicecart.serving.requests); KServe's per-request
+    access and timing lines would cost more than a resolve, so they are off."""
+    for noisy in ("uvicorn.access", "kserve.trace"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+    ours = logging.getLogger("voicecart")
+    if not ours.handlers:
+        handler = logging.StreamHandler()
+        handler.setFormatter(logging.Formatter("%(message)s"))
+        ours.addHandler(handler)
+        ours.setLevel(logging.INFO)
+        ours.propagate = False
+
+
 class Service:
     """Everything one server process holds: engine, feedback intake, reload."""
 
@@ -285,5 +299,6 @@ def serve(model_dir: str | Path, settings: Settings, profiles: Any = None, servi
     app.add_middleware(BodyLimit, max_bytes=s.max_body_bytes)
     add_routes(app, service.engine, service.intake, service.reload, s.model_name)
     server = ModelServer(http_port=s.port, enable_grpc=False, workers=1, enable_latency_logging=False)
+    _configure_logs()
     server.start([ResolveModel(s.model_name, service.engine, s.max_instances),
                   RankerModel(s.model_name + RANKER_SUFFIX, service.engine)])
