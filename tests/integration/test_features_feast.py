@@ -135,3 +135,18 @@ def test_an_unreadable_online_store_raises_the_typed_error(store):
     feast_store.config.online_store.path = str(settings.store_dir / "no" / "such" / "dir" / "online.db")
     with pytest.raises(FeatureStoreUnavailable, match="online profile read failed"):
         profiles.get("c1")
+
+
+def test_a_definition_feast_itself_rejects_leaves_the_registry_as_it_was(store):
+    import copy
+
+    from voicecart.features import FeatureStoreError
+
+    settings, _ = store
+    registry = settings.store_dir / "registry.db"
+    before = registry.read_bytes()
+    objects = definitions(settings)
+    twin = copy.deepcopy(next(o for o in objects if getattr(o, "name", "") == "product_features"))
+    with pytest.raises(FeatureStoreError, match="registry left as it was.*product_features"):
+        apply_features(settings, [*objects, twin])
+    assert registry.read_bytes() == before
