@@ -157,7 +157,7 @@ def main() -> None:
 
         con = connect(data)
         rng = np.random.default_rng(0)
-        profile_rows = con.execute("SELECT customer_id FROM (" + _profile_ids_sql() + ")").fetchall()
+        profile_rows = con.execute("SELECT DISTINCT customer_id FROM orders").fetchall()
         customers = [r[0] for r in rng.choice(np.array(profile_rows, dtype=object), size=args.requests)]
         popular = [r[0] for r in con.execute("SELECT product_id FROM order_lines GROUP BY 1 ORDER BY count(*) DESC "
                                              f"LIMIT {args.candidates}").fetchall()]
@@ -213,10 +213,6 @@ def main() -> None:
     markdown = "\n".join(lines)
     print(markdown)
     write_section("features", markdown)
-
-
-def _profile_ids_sql() -> str:
-    return "SELECT DISTINCT customer_id FROM orders"
 
 
 if __name__ == "__main__":

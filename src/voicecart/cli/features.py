@@ -114,7 +114,7 @@ def materialize_cmd(
     config: Path | None = _CONFIG, store_dir: Path | None = _STORE_DIR, online: str | None = _ONLINE,
     redis_url: str | None = _REDIS,
 ) -> None:
-    """Copy the latest feature rows in [start, end) from the offline tables into the online store."""
+    """Copy the latest feature rows stamped between --start and --end from the offline tables into the online store."""
     import contextlib
     import io
     from datetime import timezone

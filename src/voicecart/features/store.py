@@ -220,7 +220,7 @@ def _utc(t: datetime) -> datetime:
 
 def materialize(settings: FeatureSettings, start: datetime, end: datetime,
                 views: list[str] | tuple[str, ...] = ONLINE_VIEWS, store: "FeatureStore | None" = None) -> dict[str, int]:
-    """Copy the latest row per entity with ``start <= event_timestamp < end`` into the online store.
+    """Copy the latest row per entity with ``start <= event_timestamp <= end`` into the online store.
 
     Returns rows read from the offline source per view (an upper bound on entities written).
     """
@@ -250,11 +250,10 @@ def _rows_in_window(settings: FeatureSettings, views, start: datetime, end: date
     import duckdb
 
     counts = {}
-    for view in views:
-        table = "customer_embedding" if view == "customer_embedding" else view
-        path = offline_dir(settings) / f"{table}.parquet"
+    for view in views:  # each view reads the parquet file of its own name
+        path = offline_dir(settings) / f"{view}.parquet"
         if path.exists():
-            q = ("SELECT COUNT(DISTINCT {key}) FROM read_parquet(?) WHERE event_timestamp >= ? AND event_timestamp < ?"
+            q = ("SELECT COUNT(DISTINCT {key}) FROM read_parquet(?) WHERE event_timestamp BETWEEN ? AND ?"
                  .format(key="product_id" if view == "product_features" else "customer_id"))
             counts[view] = duckdb.execute(q, [str(path), start, end]).fetchall()[0][0]
     return counts
