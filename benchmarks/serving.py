@@ -138,37 +138,83 @@ def prepare(root: Path, customers: int) -> dict:
 
 # -- load -----------------------------------------------------------------------------------------
 
+class Connections:
+    """A pool of keep-alive HTTP/1.1 connections speaking just enough HTTP for POST + JSON: a load
+    generator far cheaper than a full client, so the 2 cores go to the server, not to the client."""
+
+    def __init__(self, url: str, size: int) -> None:
+        host, port = url.removeprefix("http://").split(":")
+        self.host, self.port, self.size = host, int(port), size
+        self.idle: asyncio.Queue = asyncio.Queue()
+        self.opened = 0
+
+    async def _get(self):  # noqa: ANN202
+        if self.idle.empty() and self.opened < self.size:
+            self.opened += 1
+            return await asyncio.open_connection(self.host, self.port)
+        return await self.idle.get()
+
+    async def post(self, path: str, body: bytes) -> tuple[int, bytes]:
+        reader, writer = await self._get()
+        try:
+            writer.write(f"POST {path} HTTP/1.1\r\nHost: {self.host}\r\nContent-Type: application/json\r\n"
+                         f"Content-Length: {len(body)}\r\n\r\n".encode() + body)
+            head = await reader.readuntil(b"\r\n\r\n")
+            status = int(head.split(b" ", 2)[1])
+            length = 0
+            for line in head.split(b"\r\n"):
+                if line.lower().startswith(b"content-length:"):
+                    length = int(line.split(b":", 1)[1])
+            payload = await reader.readexactly(length)
+        except Exception:
+            writer.close()
+            self.opened -= 1
+            raise
+        self.idle.put_nowait((reader, writer))
+        return status, payload
+
+    async def close(self) -> None:
+        while not self.idle.empty():
+            _, writer = self.idle.get_nowait()
+            writer.close()
+
+
 async def drive(url: str, rate: float, n: int, customers: list[str], seed: int) -> dict:
-    import httpx
+    import orjson
 
     rng = np.random.default_rng(seed)
-    bodies = [{"instances": [{"customer_id": customers[rng.integers(len(customers))],
-                              "utterance": UTTERANCES[rng.integers(len(UTTERANCES))]}]} for _ in range(n)]
+    bodies = [orjson.dumps({"instances": [{"customer_id": customers[rng.integers(len(customers))],
+                                           "utterance": UTTERANCES[rng.integers(len(UTTERANCES))]}]})
+              for _ in range(n)]
     latencies = np.full(n, np.nan)
+    engine_ms = np.full(n, np.nan)
     errors = 0
     personalized = 0
-    limits = httpx.Limits(max_connections=64, max_keepalive_connections=64)
-    async with httpx.AsyncClient(base_url=url, timeout=5.0, limits=limits) as client:
-        start = time.perf_counter() + 0.05
+    pool = Connections(url, size=32)
+    start = time.perf_counter() + 0.05
 
-        async def one(i: int) -> None:
-            nonlocal errors, personalized
-            scheduled = start + i / rate
-            await asyncio.sleep(max(0.0, scheduled - time.perf_counter()))
-            try:
-                r = await client.post("/v1/models/voicecart:predict", json=bodies[i])
-                ok = r.status_code == 200
-                personalized += ok and r.json()["predictions"][0]["personalized"]
-            except Exception:  # noqa: BLE001 - counted, never raised
-                ok = False
-            latencies[i] = (time.perf_counter() - scheduled) * 1000
-            errors += not ok
+    async def one(i: int) -> None:
+        nonlocal errors, personalized
+        scheduled = start + i / rate
+        await asyncio.sleep(max(0.0, scheduled - time.perf_counter()))
+        try:
+            status, payload = await asyncio.wait_for(pool.post("/v1/models/voicecart:predict", bodies[i]), 10)
+            ok = status == 200
+            if ok:
+                answer = orjson.loads(payload)["predictions"][0]
+                personalized += answer["personalized"]
+                engine_ms[i] = answer["latency_ms"]
+        except Exception:  # noqa: BLE001 - counted, never raised
+            ok = False
+        latencies[i] = (time.perf_counter() - scheduled) * 1000
+        errors += not ok
 
-        await asyncio.gather(*[one(i) for i in range(n)])
-        wall = time.perf_counter() - start
+    await asyncio.gather(*[one(i) for i in range(n)])
+    wall = time.perf_counter() - start
+    await pool.close()
     return {"rate": rate, "n": n, "achieved": n / wall, "errors": errors, "personalized": personalized / n,
             "p50": float(np.nanpercentile(latencies, 50)), "p95": float(np.nanpercentile(latencies, 95)),
-            "p99": float(np.nanpercentile(latencies, 99))}
+            "p99": float(np.nanpercentile(latencies, 99)), "engine_p99": float(np.nanpercentile(engine_ms, 99))}
 
 
 def main() -> None:
@@ -204,7 +250,8 @@ def main() -> None:
                     res = asyncio.run(drive(server.url, rate, args.requests, world["customers"], seed=int(rate)))
                     results[name].append(res)
                     print(f"{name:6s} {rate:5.0f} req/s: p50 {res['p50']:.2f} ms  p95 {res['p95']:.2f} ms  "
-                          f"p99 {res['p99']:.2f} ms  errors {res['errors']}  achieved {res['achieved']:.0f} req/s",
+                          f"p99 {res['p99']:.2f} ms  errors {res['errors']}  achieved {res['achieved']:.0f} req/s  "
+                          f"(in-engine p99 {res['engine_p99']:.2f} ms)",
                           flush=True)
     lines = ["## Serving: resolve latency at fixed rates (`benchmarks/serving.py`)", "",
              f"Real KServe ModelServer on localhost, {args.requests} requests per rate and path, open-loop client "
@@ -212,14 +259,17 @@ def main() -> None:
              f"({args.customers} customers). *engine*: one Feast (SQLite) profile read per request, numpy features, "
              "ONNX Runtime in process. *naive*: one SQLite read per candidate + pandas on the request path, same "
              "ranker.", "",
-             "| path | rate (req/s) | achieved | p50 ms | p95 ms | p99 ms | errors | personalized | p99 naive / engine |",
-             "|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
+             "| path | rate (req/s) | achieved | p50 ms | p95 ms | p99 ms | errors | personalized | in-engine p99 ms "
+             "| p99 vs engine path |",
+             "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for name in ("engine", "naive"):
         for res, base in zip(results[name], results["engine"]):
             lines.append(f"| {name} | {res['rate']:.0f} | {res['achieved']:.0f} | {res['p50']:.2f} | {res['p95']:.2f} | "
-                         f"{res['p99']:.2f} | {res['errors']} | {res['personalized']:.0%} | "
+                         f"{res['p99']:.2f} | {res['errors']} | {res['personalized']:.0%} | {res['engine_p99']:.2f} | "
                          f"{res['p99'] / base['p99']:.1f}x |")
-    lines += ["", "Aim: p99 under 15 ms at 200 req/s with zero errors on the engine path."]
+    lines += ["", "Latencies are end to end as the client sees them (HTTP, KServe, queueing); *in-engine* is the "
+              "`latency_ms` the engine reports (parse to answer). Aim: p99 under 15 ms at 200 req/s with zero "
+              "errors on the engine path. The machine is shared: rerun before trusting one row."]
     path = write_section("serving", "\n".join(lines))
     print(f"wrote {path}")
 
