@@ -56,16 +56,8 @@ def _pushed(db: Path) -> dict[str, str | None]:
         return dict(con.execute("SELECT event_id, pushed_at FROM feedback_events").fetchall())
 
 
-def test_resolve_reads_the_profile_from_feast(world, tmp_path):
-    with LocalServer(world["bundle"], "--feedback-db", str(tmp_path / "fb.sqlite"), env=world["env"],
-                     log_path=tmp_path / "server.log") as srv:
-        r = httpx.post(srv.url + PREDICT, json={"instances": [{"customer_id": world["customer"],
-                                                               "utterance": "add milk"}]}, timeout=10)
-    (answer,) = r.json()["predictions"]
-    assert r.status_code == 200 and answer["personalized"] is True and answer["fallbacks"] == [], answer
-
-
 def test_feedback_survives_kill_9_between_2xx_and_push_and_the_restart_replays_it(world, tmp_path):
+    """Also: the restarted server answers from the Feast profile (one read per request)."""
     db = tmp_path / "fb.sqlite"
     customer = world["customer"]
     before = _profile(world["settings"], customer)
@@ -96,6 +88,10 @@ def test_feedback_survives_kill_9_between_2xx_and_push_and_the_restart_replays_i
         assert dict(zip(after.product_ids, after.product_counts))[product] == old_count + 1
         dup = httpx.post(again.url + "/v1/feedback", json=event, timeout=10)
         assert dup.status_code == 200 and dup.json()["duplicate"] is True
+        r = httpx.post(again.url + PREDICT, json={"instances": [{"customer_id": customer, "utterance": "add milk"}]},
+                       timeout=10)
+        (answer,) = r.json()["predictions"]
+        assert r.status_code == 200 and answer["personalized"] is True and answer["fallbacks"] == [], answer
     assert len(_pushed(db)) == 1
 
 
