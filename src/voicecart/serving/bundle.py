@@ -50,6 +50,8 @@ def load_serving_model(model_dir: str | Path, *, triton_url: str | None = None, 
         bundle = load_bundle(model_dir)
     except RegistryBundleError as exc:
         raise BundleError(str(exc)) from None
+    except Exception as exc:  # noqa: BLE001 - e.g. an unreadable champion pointer: never a 5xx
+        raise BundleError(f"{model_dir}: cannot open the bundle ({type(exc).__name__}: {exc})") from None
     signature = bundle.signature
     if len(signature.inputs) != 1:
         raise BundleError(f"{bundle.root}: the ranker must take one input tensor, got {signature.input_names}")

@@ -1,0 +1,60 @@
+"""Hot reload of a registry's new champion, by call and by the polling watcher (no server needed)."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pytest
+
+from voicecart.config import Settings
+from voicecart.data.store import write_dataset
+from voicecart.data.synthetic import SyntheticConfig, generate
+from voicecart.registry import Registry
+from voicecart.schemas import ResolveRequest
+from voicecart.serving.bundle import build_bundle_from_dataset
+from voicecart.serving.errors import BundleError
+from voicecart.serving.server import Service
+
+
+@pytest.fixture(scope="module")
+def bundle(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("reload")
+    tables, _ = generate(SyntheticConfig(n_customers=100, seed=2))
+    write_dataset(tables, root / "data", source="synthetic")
+    return build_bundle_from_dataset(root / "data", root / "bundle", epochs=1)
+
+
+def _service(registry_root: Path, tmp_path: Path, poll_s: float = 0.0) -> Service:
+    settings = Settings()
+    settings = settings.model_copy(update={"serving": settings.serving.model_copy(
+        update={"feedback_db": tmp_path / "fb.sqlite", "reload_poll_s": poll_s})})
+    return Service(registry_root, settings, profiles=None)
+
+
+def test_reload_swaps_in_the_new_champion_and_a_broken_one_keeps_the_old(bundle, tmp_path):
+    registry = Registry(tmp_path / "registry")
+    registry.promote(registry.publish(bundle), "first")
+    service = _service(tmp_path / "registry", tmp_path)
+    assert service.engine.model.version == "v0001"
+    registry.promote(registry.publish(bundle), "better")
+    assert service.reload() == "v0002"
+    answer = service.engine.resolve(ResolveRequest(customer_id="c", utterance="add milk"))
+    assert answer.model_version == "v0002"
+    (tmp_path / "registry" / "voicecart" / "champion.json").write_text("{not json")
+    with pytest.raises(BundleError):
+        service.reload()
+    assert service.engine.model.version == "v0002"
+
+
+def test_watcher_picks_up_a_promotion(bundle, tmp_path):
+    registry = Registry(tmp_path / "registry")
+    registry.promote(registry.publish(bundle), "first")
+    service = _service(tmp_path / "registry", tmp_path)
+    service.watch(0.05)
+    registry.promote(registry.publish(bundle), "better")
+    for _ in range(200):
+        if service.engine.model.version == "v0002":
+            break
+        time.sleep(0.05)
+    assert service.engine.model.version == "v0002"
