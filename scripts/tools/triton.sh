@@ -31,6 +31,20 @@ libs="$site/nvidia_pytriton.libs"
 stub="$pkg/python_backend_stubs/3.11/triton_python_backend_stub"
 [ -x "$stub" ] || { echo "triton: no 3.11 python backend stub in the wheel" >&2; exit 1; }
 
+# The 3.11 stub links the shared libpython3.11 (Debian package libpython3.11), which a bare
+# machine may lack even when python3.11 itself comes from elsewhere (pyenv, a slim image).
+if LD_LIBRARY_PATH="$libs" ldd "$stub" | grep -q "libpython3.11.*not found"; then
+  if command -v apt-get >/dev/null; then
+    echo "triton: installing libpython3.11 for the python backend stub"
+    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq libpython3.11) >/dev/null
+  fi
+  if LD_LIBRARY_PATH="$libs" ldd "$stub" | grep -q "not found"; then
+    echo "triton: the python backend stub misses libraries:" >&2
+    LD_LIBRARY_PATH="$libs" ldd "$stub" | grep "not found" >&2
+    exit 1
+  fi
+fi
+
 mkdir -p "$dest/bin" "$dest/backends"
 rm -rf "$dest/backends/python"
 cp -r "$pkg/backends/python" "$dest/backends/python"
