@@ -130,3 +130,20 @@ def test_cli_reports_bad_dates_and_windows_without_a_traceback(tmp_path):
     code, out = run("show", "--customer", "c1", "--store-dir", str(tmp_path / "none"))
     assert code == 2 and "run `voicecart features apply`" in out
     assert not (tmp_path / "none").exists(), "reading must not create an empty store"
+
+
+def test_feature_repo_exposes_the_same_objects_to_the_feast_cli(monkeypatch, tmp_path):
+    import runpy
+
+    from feast import FeatureService, FeatureView, PushSource
+
+    monkeypatch.setenv("VOICECART_FEATURES__STORE_DIR", str(tmp_path))
+    names = runpy.run_path(str(REPO / "feature_repo" / "repo.py"))
+    views = {v.name for v in names.values() if isinstance(v, FeatureView)}
+    assert views == {"customer_profile", "customer_embedding", "customer_features", "product_features"}
+    assert {s.name for s in names.values() if isinstance(s, FeatureService)} >= {"serving_profile", "ranker_training"}
+    assert names["customer_profile"].stream_source.name == "customer_profile_push"
+    assert isinstance(names["customer_profile_push"], PushSource)
+    assert names["product_features"].batch_source.path == str(tmp_path.resolve() / "offline" / "product_features.parquet")
+    embedding = names["customer_embedding"].features[0]
+    assert (embedding.name, str(embedding.dtype)) == ("embedding", "Array(Float32)")
