@@ -46,7 +46,7 @@ class FeatureSettings(BaseModel):
 
 class TrajectorySettings(BaseModel):
     embedding_dim: int = Field(default=64, ge=2, le=1024)
-    max_events: int = Field(default=256, ge=2)
+    max_events: int = Field(default=128, ge=2)
     window_days: int | None = Field(default=None, ge=1)
 
 

@@ -111,6 +111,8 @@ def embed_cmd(
     out: Path = typer.Option(..., help="embedding parquet (customer_id, event_timestamp, embedding)"),
     as_of: Optional[datetime] = typer.Option(None, help="read trajectories up to this time (default: now)"),
     onnx: Optional[Path] = typer.Option(None, help="also export the encoder to this ONNX file"),
+    feature_dir: Optional[Path] = typer.Option(None, help="also write them where the Feast embedding view reads "
+                                                          "(the offline features folder)"),
     threads: int = typer.Option(1, min=1),
     config: Optional[Path] = typer.Option(None),
 ) -> None:
@@ -144,6 +146,11 @@ def embed_cmd(
             emb = embed_events(model, window.encode(vocab), as_day(cut), on_batch=lambda d, n: update("embed", d, n))
         write_embeddings(out, window.customer_ids, cut, emb)
         Console(stderr=True).print(f"wrote {len(emb):,} embeddings (dim {emb.shape[1]}) to {out}")
+        if feature_dir is not None:
+            from voicecart.features import write_embeddings as write_feature_embeddings
+
+            path = write_feature_embeddings(feature_dir, [str(c) for c in window.customer_ids], emb, cut)
+            Console(stderr=True).print(f"wrote the customer_embedding view's file {path}")
         if onnx is not None:
             export_onnx(model, onnx)
             Console(stderr=True).print(f"wrote the ONNX encoder to {onnx}")

@@ -1,13 +1,15 @@
 """Customer embeddings from a trained encoder: in batch (parquet for the Feast embedding view), online
 (one customer's history rows), and the encoder exported to ONNX for serving.
 
-Parquet layout, one row per customer: ``customer_id`` (string), ``event_timestamp`` (timestamp[us],
-the cut-off the trajectory was read up to) and ``embedding`` (list<float32>, length ``dim``).
+Parquet layout, one row per customer, the schema of ``voicecart.features`` ``customer_embedding`` view:
+``customer_id`` (string), ``event_timestamp`` (timestamp[us, UTC], the cut-off the trajectory was read
+up to; naive times are UTC) and ``embedding`` (list<float32>, length ``dim``). ``voicecart cstar embed
+--feature-dir`` also writes it through :func:`voicecart.features.write_embeddings`.
 """
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Callable
 
@@ -50,9 +52,14 @@ def embeddings_table(customer_ids: np.ndarray, as_of: datetime, embeddings: np.n
     offsets = pa.array(np.arange(0, emb.size + 1, emb.shape[1], dtype=np.int32))
     return pa.table({
         "customer_id": pa.array(np.asarray(customer_ids, dtype=object).astype(str), pa.string()),
-        "event_timestamp": pa.array(np.full(len(emb), np.datetime64(as_of, "us")), pa.timestamp("us")),
+        "event_timestamp": pa.array(np.full(len(emb), np.datetime64(_naive_utc(as_of), "us")),
+                                    pa.timestamp("us")).cast(pa.timestamp("us", tz="UTC")),
         "embedding": pa.ListArray.from_arrays(offsets, values),
     })
+
+
+def _naive_utc(ts: datetime) -> datetime:
+    return ts if ts.tzinfo is None else ts.astimezone(timezone.utc).replace(tzinfo=None)
 
 
 def write_embeddings(path: Path, customer_ids: np.ndarray, as_of: datetime, embeddings: np.ndarray) -> Path:

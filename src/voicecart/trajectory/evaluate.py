@@ -3,8 +3,9 @@ baselines, and score every embedding on the customer tasks by the same code.
 
 Time split at ``test_from`` (Ta-Feng: 2001-02-01). Everything unsupervised — pre-training, the baselines'
 SVDs — sees only events before it. Profiling probes read embeddings as of ``test_from``. Trajectory
-completion trains its head one month earlier (embeddings as of ``test_from - head_days``, target: the
-first basket in that month) and is tested on the first basket on or after ``test_from``.
+completion trains its head — and picks how much the embedding neighbours count — one month earlier
+(history and embeddings as of ``test_from - head_days``, target: the first basket in that month) and is
+tested on the first basket on or after ``test_from``.
 """
 
 from __future__ import annotations
@@ -20,14 +21,16 @@ import torch
 
 from voicecart.trajectory.baselines import BagOfCategories, CategoryMean, TreeWassersteinSVD
 from voicecart.trajectory.embed import embed_events
-from voicecart.trajectory.model import CStar, CStarConfig, mask_events
+from voicecart.trajectory.model import CStar, CStarConfig
 from voicecart.trajectory.pretrain import TrainConfig, plot_losses, pretrain, to_tensors
-from voicecart.trajectory.tasks import (bootstrap, completion_scores, fit_completion_head,
-                                        frequency_popularity_scores, history_matrices, popularity_scores,
-                                        profiling, ranking_metrics)
+from voicecart.trajectory.baselines import subclass_counts
+from voicecart.trajectory.tasks import (blend, bootstrap, completion_scores, fit_completion_head,
+                                        frequency_popularity_scores, history_matrices, neighbour_scores,
+                                        popularity_scores, profiling, ranking_metrics)
 from voicecart.trajectory.trajectories import CategoryVocab, Events, as_day, batch_arrays, first_basket_after
 
 Progress = Callable[[str, int, int], None]
+ALPHAS = (0.0, 0.1, 0.2, 0.4, 0.8)
 
 
 @dataclass
@@ -144,7 +147,7 @@ def evaluate_cstar(con, cfg: EvaluationConfig, *, run_dir: Path | None = None,
 
 def completion_task(events: Events, vocab: CategoryVocab, enc_head, enc_test, day_head: float, day_test: float,
                     head_cut: datetime, cut: datetime, embeddings: dict[str, tuple[np.ndarray, np.ndarray]],
-                    seed: int, say: Progress) -> dict[str, object]:
+                    seed: int, say: Progress, k: int = 50) -> dict[str, object]:
     n_l3 = vocab.sizes[2]
     index = {c: i for i, c in enumerate(enc_test.customer_ids)}
 
@@ -157,19 +160,34 @@ def completion_task(events: Events, vocab: CategoryVocab, enc_head, enc_test, da
 
     h_rows, h_t, h_counts, h_last = split(enc_head, head_cut, cut, day_head)
     t_rows, t_t, t_counts, t_last = split(enc_test, cut, None, day_test)
+    pop_head = np.bincount(enc_head.l3, minlength=n_l3).astype(np.float64)
     pop = np.bincount(enc_test.l3, minlength=n_l3).astype(np.float64)
     results: dict[str, tuple[np.ndarray, np.ndarray]] = {}
     results["popularity"] = ranking_metrics(popularity_scores(pop, len(t_rows)).copy(), t_t)
     results["frequency_popularity"] = ranking_metrics(frequency_popularity_scores(t_counts, pop), t_t)
-    say("completion head (no embedding)", 0, 1)
-    head = fit_completion_head(h_counts, h_last, h_t, None, seed=seed)
-    results["head_without_embedding"] = ranking_metrics(completion_scores(head, t_counts, t_last, None), t_t)
+    say("completion head", 0, 1)
+    head = fit_completion_head(h_counts, h_last, h_t, pop_head, seed=seed)
+    base_head = completion_scores(head, h_counts, h_last, pop_head)
+    base_test = completion_scores(head, t_counts, t_last, pop)
+    results["head_without_embedding"] = ranking_metrics(base_test, t_t)
+    pools = {}
+    for key, enc in (("head", enc_head), ("test", enc_test)):
+        pool = np.flatnonzero(enc.lengths > 0)
+        pools[key] = (pool, subclass_counts(enc, n_l3)[pool].toarray().astype(np.float32),
+                      {r: i for i, r in enumerate(pool)})
+    alphas: dict[str, float] = {}
     for name, (emb_head, emb_test) in embeddings.items():
-        say(f"completion head {name}", 0, 1)
-        head = fit_completion_head(h_counts, h_last, h_t, emb_head[h_rows], seed=seed)
-        scores = completion_scores(head, t_counts, t_last, emb_test[t_rows], reference=emb_head[h_rows])
-        results[name] = ranking_metrics(scores, t_t)
-    out: dict[str, object] = {"train_customers": int(len(h_rows)), "test_customers": int(len(t_rows))}
+        say(f"completion {name}", 0, 1)
+        neigh = {}
+        for key, emb, rows in (("head", emb_head, h_rows), ("test", emb_test, t_rows)):
+            pool, counts, pos = pools[key]
+            neigh[key] = neighbour_scores(emb[rows], emb[pool], counts, k, np.array([pos[r] for r in rows]))
+        # the blend weight is chosen on the training month, never on the test month
+        alpha = max(ALPHAS, key=lambda a: ranking_metrics(blend(base_head, neigh["head"], a), h_t)[0].mean())
+        alphas[name] = alpha
+        results[name] = ranking_metrics(blend(base_test, neigh["test"], alpha), t_t)
+    out: dict[str, object] = {"train_customers": int(len(h_rows)), "test_customers": int(len(t_rows)),
+                              "neighbours": k, "blend_weight": alphas}
     for name, (rec, ndcg) in results.items():
         out[name] = {"recall@10": bootstrap(rec, seed=seed).as_dict(), "ndcg@10": bootstrap(ndcg, seed=seed).as_dict()}
     ref = results["cstar"][0]

@@ -51,7 +51,7 @@ class CStarConfig:
     mask_prob: float = 0.15
     crop: float = 0.5  # the second window keeps >= this share of the trajectory
     temperature: float = 0.1
-    loss_weights: dict[str, float] = field(default_factory=lambda: {"structure": 1.0, "masked": 1.0,
+    loss_weights: dict[str, float] = field(default_factory=lambda: {"structure": 10.0, "masked": 1.0,
                                                                      "consistency": 1.0})
 
     def __post_init__(self) -> None:
