@@ -58,6 +58,8 @@ def evaluate_cstar(con, cfg: EvaluationConfig, *, run_dir: Path | None = None,
 
     say = progress or (lambda *_: None)
     t0 = time.perf_counter()
+    if cfg.img_dir is not None:
+        Path(cfg.img_dir).mkdir(parents=True, exist_ok=True)
     events = load_events(con)
     cut, head_cut = cfg.test_from, cfg.test_from - timedelta(days=cfg.head_days)
     base = CStarConfig(1, 1, 1, **cfg.model)
