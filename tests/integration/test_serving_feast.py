@@ -77,7 +77,7 @@ def test_feedback_survives_kill_9_between_2xx_and_push_and_the_restart_replays_i
     assert dict(zip(*[_profile(world["settings"], customer).product_ids,
                       _profile(world["settings"], customer).product_counts])).get(product, 0.0) == old_count
 
-    with LocalServer(world["bundle"], "--feedback-db", str(db), env=world["env"],
+    with LocalServer(world["bundle"], "--feedback-db", str(db), "--deadline-ms", "2000", env=world["env"],
                      log_path=tmp_path / "second.log") as again:
         for _ in range(150):
             if _pushed(db)["ev-kill-9"] is not None:
