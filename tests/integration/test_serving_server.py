@@ -209,3 +209,18 @@ def test_hot_reload_of_a_new_champion_drops_no_request(world, tmp_path):
     assert reload.status_code == 200 and reload.json()["model_version"] == v2
     assert statuses and set(statuses) == {200}
     assert v2 in versions
+
+
+def test_transformer_calls_a_kserve_v2_predictor_like_the_cluster_split(server, world, tmp_path):
+    """Transformer (resolve) -> predictor (ranker over V2) as two ModelServers, as KServe deploys them."""
+    customer = str(world["customer"])
+    with LocalServer(world["bundle"], "--triton-url", server.url.removeprefix("http://"),
+                     "--triton-model", "voicecart-ranker", "--profiles-from", str(world["data"]),
+                     "--deadline-ms", "2000", "--feedback-db", str(tmp_path / "fb.sqlite"),
+                     log_path=tmp_path / "transformer.log") as transformer:
+        for text in ("add milk", "add two loaves of bread", "add cheese"):
+            split = resolve(transformer.url, customer, text).json()["predictions"][0]
+            direct = resolve(server.url, customer, text).json()["predictions"][0]
+            assert split["fallbacks"] == [] and split["personalized"] == direct["personalized"]
+            assert split["product"]["id"] == direct["product"]["id"]
+            assert [a["id"] for a in split["alternatives"]] == [a["id"] for a in direct["alternatives"]]
