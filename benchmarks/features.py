@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import io
+import os
 import shutil
 import socket
 import subprocess
@@ -200,15 +201,19 @@ def main() -> None:
                      f"{t_mat_redis_pairs:.1f} s ({n_pairs:,} pairs) | {t_mat_redis / t_mat_redis_pairs:.2f} |")
     lines += ["", f"Online read per request through the Feast SDK, {args.candidates} candidates per request, "
               f"{args.requests:,} requests (the per-call baseline on a tenth of them):", "",
-              "| store | layout | p50 ms | p99 ms | p99 ratio baseline / profile |", "|---|---|---:|---:|---:|"]
+              "| store | layout | p50 ms | p90 ms | p99 ms | baseline / profile, p50 | baseline / profile, p99 |",
+              "|---|---|---:|---:|---:|---:|---:|"]
     for store_name, results in reads.items():
-        base = np.percentile(results["profile (one read)"], 99)
+        base50, base99 = np.percentile(results["profile (one read)"], [50, 99])
         for layout, ms in results.items():
-            p50, p99 = np.percentile(ms, 50), np.percentile(ms, 99)
-            lines.append(f"| {store_name} | {layout} | {p50:.2f} | {p99:.2f} | {p99 / base:.1f}× |")
+            p50, p90, p99 = np.percentile(ms, [50, 90, 99])
+            lines.append(f"| {store_name} | {layout} | {p50:.2f} | {p90:.2f} | {p99:.2f} | {p50 / base50:.1f}× | "
+                         f"{p99 / base99:.1f}× |")
     if "Redis" not in reads:
         lines += ["", "_redis-server not installed (scripts/tools/redis.sh): Redis rows skipped._"]
-    lines += ["", f"Peak RSS {peak_rss_mib():.0f} MiB. Profile reads = `ProfileStore.get` (customer_profile + "
+    load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
+    lines += ["", f"Load average at the end (1/5/15 min): {load} on this shared machine; tail latencies (p99) "
+              "move with it, medians much less.", "", f"Peak RSS {peak_rss_mib():.0f} MiB. Profile reads = `ProfileStore.get` (customer_profile + "
               "customer_embedding through the `serving_profile` feature service, one `get_online_features` call)."]
     markdown = "\n".join(lines)
     print(markdown)
