@@ -172,6 +172,7 @@ def evaluate_cstar_cmd(
     data: Path = typer.Option(..., help="prepared dataset folder"),
     test_from: datetime = typer.Option(datetime(2001, 2, 1), help="time split: test on events from this date"),
     json_out: Path = typer.Option(Path("runs/cstar_eval.json"), "--json", help="report file"),
+    markdown: Optional[Path] = typer.Option(None, help="also write the report as markdown tables"),
     epochs: int = typer.Option(4, min=1),
     ablation_epochs: Optional[int] = typer.Option(None, min=1, help="epochs for coarse-only / fine-only"),
     ablations: bool = typer.Option(True, help="also pre-train coarse-only and fine-only"),
@@ -185,7 +186,7 @@ def evaluate_cstar_cmd(
     """C-STAR on the three customer tasks (profiling, trajectory completion, item resolution), with baselines."""
     with _clear_errors():
         from voicecart.data import connect
-        from voicecart.trajectory.evaluate import EvaluationConfig, evaluate_cstar
+        from voicecart.trajectory.evaluate import EvaluationConfig, evaluate_cstar, report_markdown
         from voicecart.trajectory.pretrain import TrainConfig
 
         settings = _settings(config)
@@ -198,6 +199,9 @@ def evaluate_cstar_cmd(
             report = evaluate_cstar(connect(data), cfg, run_dir=run_dir, progress=update)
         json_out.parent.mkdir(parents=True, exist_ok=True)
         json_out.write_text(json.dumps(report, indent=2, default=str))
+        if markdown is not None:
+            markdown.parent.mkdir(parents=True, exist_ok=True)
+            markdown.write_text(report_markdown(report) + "\n")
         c = report["completion"]
         typer.echo(f"Recall@10: C-STAR {c['cstar']['recall@10']['value']:.4f}, frequency+popularity "
                    f"{c['frequency_popularity']['recall@10']['value']:.4f}; report in {json_out}")

@@ -255,7 +255,8 @@ def plot_map(embeddings: np.ndarray, labels: np.ndarray, path: Path, seed: int =
     xy = TSNE(2, random_state=seed, init="pca", perplexity=30).fit_transform(x)
     lab = labels[keep].astype(str)
     fig, ax = plt.subplots(figsize=(7, 6))
-    for i, g in enumerate(sorted(set(lab))):
+    groups = sorted(set(lab), key=lambda g: (not g.startswith("<"), g.startswith(">"), g))  # "<25" ... ">65"
+    for i, g in enumerate(groups):
         m = lab == g
         ax.scatter(xy[m, 0], xy[m, 1], s=3, alpha=0.6, label=g, color=plt.cm.viridis(i / max(1, len(set(lab)) - 1)))
     ax.legend(markerscale=4, fontsize=7, title="age group")
@@ -267,3 +268,55 @@ def plot_map(embeddings: np.ndarray, labels: np.ndarray, path: Path, seed: int =
     fig.savefig(path, dpi=110)
     plt.close(fig)
     return path
+
+
+METHOD_NAMES = {
+    "cstar": "C-STAR (coarse + fine, pre-trained)", "coarse_only": "coarse only (pre-trained)",
+    "fine_only": "fine only (pre-trained)", "no_pretraining": "C-STAR without pre-training",
+    "bag_of_categories": "bag of categories (TF-IDF + SVD)", "category_mean": "mean of category vectors (item2vec-style)",
+    "tree_wasserstein_svd": "linear tree-Wasserstein embedding (SVD)", "popularity": "popularity",
+    "frequency_popularity": "personal frequency + popularity", "head_without_embedding": "completion head, no embedding",
+}
+
+
+def report_markdown(report: dict) -> str:
+    """The evaluation report as markdown tables (value [95% CI])."""
+    def ci(e: dict) -> str:
+        return f"{e['value']:.4f} [{e['ci95'][0]:.4f}, {e['ci95'][1]:.4f}]"
+
+    out = []
+    comp = report["completion"]
+    out += [f"**Trajectory completion** — subclasses of the first basket on or after {report['test_from']} "
+            f"({comp['test_customers']:,} customers; head trained on {comp['train_customers']:,} customers' "
+            f"first basket from {report['head_from']}):", "",
+            "| method | Recall@10 | NDCG@10 | neighbour weight |", "|---|---|---|---|"]
+    for name, v in comp.items():
+        if isinstance(v, dict) and "recall@10" in v:
+            w = comp.get("blend_weight", {}).get(name, "")
+            out.append(f"| {METHOD_NAMES.get(name, name)} | {ci(v['recall@10'])} | {ci(v['ndcg@10'])} | {w} |")
+    out += ["", "Paired difference in Recall@10, C-STAR minus each method (same customers, 95% bootstrap CI):", "",
+            "| vs | difference |", "|---|---|"]
+    out += [f"| {METHOD_NAMES.get(k, k)} | {ci(v)} |" for k, v in comp["gain_recall@10"].items()]
+    for lab, d in report["profiling"].items():
+        first = next(v for v in d.values() if isinstance(v, dict) and "accuracy" in v)
+        out += ["", f"**Profiling: {lab}** ({first['classes']} classes, linear probe on {first['train']:,} customers, "
+                f"tested on {first['test']:,}; majority class {first['majority']:.3f}):", "",
+                "| embedding | accuracy | macro-F1 | k-means NMI |", "|---|---|---|---|"]
+        for name, v in d.items():
+            if isinstance(v, dict) and "accuracy" in v:
+                out.append(f"| {METHOD_NAMES.get(name, name)} | {ci(v['accuracy'])} | {ci(v['macro_f1'])} | "
+                           f"{ci(v['nmi'])} |")
+        out += ["", f"Accuracy gain from pre-training (paired): {ci(d['pretraining_gain_accuracy'])}; "
+                f"over bag of categories: {ci(d['gain_over_bag_of_categories_accuracy'])}."]
+    m = report["masked_hit_rate"]
+    out += ["", f"**Masked categories on held-out (February) events** ({m['customers']:,} customers): top-10 hit rate",
+            "", "| method | hit@10 |", "|---|---|"]
+    out += [f"| {METHOD_NAMES.get(k, k)} | {ci(v)} |" for k, v in m.items() if isinstance(v, dict)]
+    pre = report["pretraining"]
+    out += ["", "**Pre-training** (this run):", "", "| encoder | epochs | seconds | trajectories/s | parameters |",
+            "|---|---|---|---|---|"]
+    for name, v in pre.items():
+        ep = v["final_loss"]["epoch"] if v.get("final_loss") else ""
+        out.append(f"| {METHOD_NAMES.get(name, name)} | {ep:g} | {v['seconds']} | {v['trajectories_per_s']} | "
+                   f"{v['parameters']:,} |")
+    return "\n".join(out)
