@@ -67,7 +67,9 @@ def register(app: typer.Typer, evaluate: typer.Typer) -> None:
     @evaluate.command("resolution")
     def resolution(
         data: Path = typer.Option(..., "--data", help="prepared canonical dataset folder"),
-        test_from: str = typer.Option(..., "--test-from", help="first test day (YYYY-MM-DD)"),
+        test_from: str | None = typer.Option(None, "--test-from", help="first test day (YYYY-MM-DD); time split"),
+        split: str = typer.Option("time", "--split", help="time (needs --test-from) | last-order (leave each "
+                                  "customer's last order out: Instacart)"),
         test_end: str | None = typer.Option(None, "--test-end", help="end of the test period (default: data end)"),
         json_out: Path | None = typer.Option(None, "--json", help="write the metrics here"),
         model: Path | None = typer.Option(None, "--model", help="a trained ranker folder (default: train one)"),
@@ -86,7 +88,11 @@ def register(app: typer.Typer, evaluate: typer.Typer) -> None:
 
         console = Console()
         torch.set_num_threads(max(1, min(2, torch.get_num_threads())))
-        start = _day(test_from, "--test-from")
+        if split not in ("time", "last-order"):
+            raise typer.BadParameter(f"{split!r} is not one of time, last-order", param_hint="--split")
+        if split == "time" and not test_from:
+            raise typer.BadParameter("the time split needs --test-from YYYY-MM-DD", param_hint="--test-from")
+        start = _day(test_from, "--test-from") if test_from else 0.0
         end = _day(test_end, "--test-end") if test_end else None
         purchases = _purchases(data)
         ranker_model = None
@@ -95,9 +101,16 @@ def register(app: typer.Typer, evaluate: typer.Typer) -> None:
                 ranker_model = Ranker.load(model)
             except (FileNotFoundError, OSError, ValueError) as exc:
                 raise typer.BadParameter(f"cannot load a ranker from {model}: {exc}", param_hint="--model") from None
-        report = evaluate_resolution(purchases, start, end, ranker=ranker_model, months=months,
-                                     config=RankerConfig(epochs=epochs), n_boot=boot, tifu=tifu, log=console.print)
-        table = Table(title=f"resolution on {data.name}, test from {test_from} ({report.info['queries']:,} queries)")
+        if split == "time":
+            report = evaluate_resolution(purchases, start, end, ranker=ranker_model, months=months,
+                                         config=RankerConfig(epochs=epochs), n_boot=boot, tifu=tifu, log=console.print)
+        else:
+            from voicecart.evaluation.resolution import evaluate_last_order
+
+            report = evaluate_last_order(purchases, ranker=ranker_model, config=RankerConfig(epochs=epochs),
+                                         n_boot=boot, tifu=tifu, log=console.print)
+        where = f"test from {test_from}" if split == "time" else "last order of each customer"
+        table = Table(title=f"resolution on {data.name}, {where} ({report.info['queries']:,} queries)")
         for col in ("method", "HR@1 [95% CI]", "HR@5", "MRR", "NDCG@5", "HR@1 with cat. history", "HR@1 without"):
             table.add_column(col)
         for name, m in report.methods.items():
@@ -109,5 +122,6 @@ def register(app: typer.Typer, evaluate: typer.Typer) -> None:
         console.print(table)
         if json_out is not None:
             json_out.parent.mkdir(parents=True, exist_ok=True)
-            json_out.write_text(json.dumps(report.as_dict() | {"data": str(data), "test_from": test_from}, indent=2))
+            json_out.write_text(json.dumps(report.as_dict() | {"data": str(data), "split": split,
+                                                                   "test_from": test_from}, indent=2))
             console.print(f"wrote {json_out}")

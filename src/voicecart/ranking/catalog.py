@@ -74,6 +74,7 @@ class Catalog:
     as_of: float
     popularity: np.ndarray  # [P] float32 orders containing the product before as_of
     popularity_recent: np.ndarray  # [P] float32 same, last `recent_days`
+    popularity_decayed: np.ndarray  # [P] float32 orders weighted 0.5 ** (age / half_life_days)
     buyers: np.ndarray  # [P] float32 distinct customers
     first_day: np.ndarray  # [P] float64 first sale day (inf = never sold)
     rel_price: np.ndarray  # [P] float32 log price minus category mean log price
@@ -89,7 +90,7 @@ class Catalog:
     # -- construction -------------------------------------------------------------------------
     @classmethod
     def build(cls, purchases: Purchases, as_of: float, *, recent_days: float = 28.0, n_factors: int = 32,
-              seed: int = 0) -> "Catalog":
+              seed: int = 0, half_life_days: float = 30.0) -> "Catalog":
         """Stats from purchases strictly before ``as_of``; text and category indices from products."""
         past = purchases.before(as_of)
         n_p = len(purchases.product_ids)
@@ -97,6 +98,8 @@ class Catalog:
         pop = np.bincount(past.product, minlength=n_p).astype(np.float32)
         recent = past.day >= as_of - recent_days
         pop_recent = np.bincount(past.product[recent], minlength=n_p).astype(np.float32)
+        decay = np.power(0.5, (as_of - past.day) / half_life_days)
+        pop_decayed = np.bincount(past.product, weights=decay, minlength=n_p).astype(np.float32)
         pair = np.unique(past.customer.astype(np.int64) * n_p + past.product)
         buyers = np.bincount((pair % n_p).astype(np.int64), minlength=n_p).astype(np.float32)
         first = np.full(n_p, np.inf)
@@ -122,6 +125,7 @@ class Catalog:
         titles = list(prods.get("title") or [None] * n_p)
         cat = cls(product_ids=purchases.product_ids, titles=titles, category_codes=codes, cat_of=cat_of,
                   cat_members=members, as_of=as_of, popularity=pop, popularity_recent=pop_recent,
+                  popularity_decayed=pop_decayed,
                   buyers=buyers, first_day=first, rel_price=rel_price, factors=factors,
                   recent_days=recent_days)
         cat._index_text(prods)

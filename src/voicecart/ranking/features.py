@@ -33,6 +33,7 @@ FEATURE_NAMES: tuple[str, ...] = (
     "log_popularity_recent",
     "recent_share",  # recent popularity / list recent popularity
     "trend",  # recent_share - popularity_share
+    "decayed_share",  # time-decayed popularity (half-life 30 days) / list total
     "log_buyers",
     "buyer_share",  # buyers / list buyers
     "rel_price",  # log price vs category mean
@@ -151,6 +152,7 @@ def feature_matrix(catalog: Catalog, history: History, aggregates: CustomerAggre
         np.log1p(pop_r),
         rec_share,
         rec_share - pop_share,
+        catalog.popularity_decayed[product] / np.maximum(_segment_sum(catalog.popularity_decayed[product].astype(np.float64), offsets), 1e-9),
         np.log1p(buyers),
         buyers / np.maximum(_segment_sum(buyers, offsets), 1e-9),
         rel,

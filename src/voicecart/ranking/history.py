@@ -53,6 +53,22 @@ class Purchases:
     def between(self, start: float, end: float) -> "Purchases":
         return self._subset((self.day >= start) & (self.day < end))
 
+    def where(self, keep: np.ndarray) -> "Purchases":
+        """The rows where ``keep`` is true."""
+        return self._subset(keep)
+
+    def last_order_split(self) -> tuple["Purchases", "Purchases"]:
+        """(everything but each customer's last order, the last orders): the leave-last-out split."""
+        if len(self) == 0:
+            return self, self
+        last_day = np.full(len(self.customer_ids), -np.inf)
+        np.maximum.at(last_day, self.customer, self.day)
+        is_last_day = self.day == last_day[self.customer]
+        last_order = np.full(len(self.customer_ids), -1)
+        np.maximum.at(last_order, self.customer[is_last_day], self.order[is_last_day])
+        test = self.order == last_order[self.customer]
+        return self._subset(~test), self._subset(test)
+
     def _subset(self, keep: np.ndarray) -> "Purchases":
         return Purchases(self.customer_ids, self.product_ids, self.products, self.order[keep],
                          self.customer[keep], self.product[keep], self.day[keep], self.price[keep])
