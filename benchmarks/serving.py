@@ -40,7 +40,8 @@ UTTERANCES = ["add milk", "add two loaves of bread", "add yogurt", "get me some 
 # -- the naive path (runs inside its own server process) -----------------------------------------
 
 class NaiveProfiles:
-    """Customer-level row by pandas.read_sql (one query)."""
+    """Customer-level row and the ids of the products they bought, by pandas.read_sql (the counts and
+    times come later, one read per candidate)."""
 
     def __init__(self, db: Path) -> None:
         self.db = db
@@ -52,10 +53,14 @@ class NaiveProfiles:
 
         with sqlite3.connect(self.db) as con:
             df = pd.read_sql("SELECT * FROM customers WHERE customer_id = ?", con, params=(customer_id,))
+            bought = pd.read_sql("SELECT product_id FROM customer_products WHERE customer_id = ?", con,
+                                 params=(customer_id,))
         if df.empty:
             return None
         row = df.iloc[0]
+        ids = bought["product_id"].tolist()
         return CustomerProfile(customer_id=customer_id, order_count=int(row.order_count),
+                               product_ids=ids, product_counts=[0.0] * len(ids), product_last_ts=[0.0] * len(ids),
                                mean_basket_size=float(row.mean_basket_size),
                                mean_days_between_orders=None if pd.isna(row.mean_days_between_orders)
                                else float(row.mean_days_between_orders),
@@ -238,11 +243,17 @@ def main() -> None:
         env = {"VOICECART_FEATURES__STORE_DIR": str(world["store"])}
         engine = LocalServer(world["bundle"], "--feedback-db", str(root / "fb-engine.sqlite"), env=env,
                              log_path=root / "engine.log")
-        naive = LocalServer(world["bundle"], env=env, log_path=root / "naive.log")
-        naive.cmd = [sys.executable, __file__, "--naive-server", str(world["bundle"]), str(world["naive_db"]),
-                     str(naive.port), str(root / "fb-naive.sqlite")]
         results = {"engine": [], "naive": []}
-        with engine, naive:  # both up; the paths alternate at each rate so they share the machine's load
+        with contextlib.ExitStack() as stack:  # both up; the paths alternate at each rate (same machine load)
+            stack.enter_context(engine)
+            naive = LocalServer(world["bundle"], env=env, log_path=root / "naive.log")  # port chosen after engine's bind
+            naive.cmd = [sys.executable, __file__, "--naive-server", str(world["bundle"]), str(world["naive_db"]),
+                         str(naive.port), str(root / "fb-naive.sqlite")]
+            try:
+                stack.enter_context(naive)
+            except RuntimeError:
+                sys.stderr.write((root / "naive.log").read_text()[-3000:])
+                raise
             for server in (engine, naive):
                 asyncio.run(drive(server.url, 50, 100, world["customers"], seed=0))  # warm-up
             for rate in args.rates:
