@@ -69,3 +69,21 @@ def test_purchases_become_bought_events():
     events = derive_purchase_events(purchases, 0.0, 6.0)
     assert [(e.customer_id, e.kind) for e in events] == [("c1", "bought"), ("c1", "bought")]
     assert len({e.event_id for e in events}) == 2
+
+
+def test_logged_events_become_training_lists():
+    from voicecart.evaluation.resolution import Snapshot
+    from voicecart.ranking.train import TrainingSet, feedback_queries, list_features
+
+    products = [dict(product_id=p, category_l1="1", category_l2="11", category_l3="111") for p in ("p1", "p2", "p3")]
+    purchases = Purchases.from_rows(products, [("c1", "p1", 1.0, 2.0), ("c2", "p2", 1.0, 2.0), ("c2", "p3", 2.0, 1.0)])
+    snap = Snapshot.build(purchases, 5.0)
+    labels = labels_from_events([ev("swapped", product="p1", sub="p3", rid="r1"), ev("removed", product="p2", rid="r2"),
+                                 ev("kept", product="unknown-product", rid="r3")])
+    q = feedback_queries(labels, snap.catalog, snap.aggregates, {c: i for i, c in enumerate(purchases.customer_ids)})
+    assert len(q) == 2  # the unknown product is skipped
+    got = {(int(i), snap.catalog.product_ids[q.product[r]], float(q.label[r]))
+           for i in range(len(q)) for r in range(q.offsets[i], q.offsets[i + 1]) if q.label[r] != 0}
+    assert got == {(0, "p1", -1.0), (0, "p3", 1.0), (1, "p2", -1.0)}
+    ts = TrainingSet.from_lists(q, list_features(q, snap.catalog, snap.history, snap.aggregates))
+    assert len(ts) == 2 and (ts.label < 0).sum() == 2

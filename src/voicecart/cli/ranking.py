@@ -77,6 +77,7 @@ def register(app: typer.Typer, evaluate: typer.Typer) -> None:
         epochs: int = typer.Option(4, min=1),
         boot: int = typer.Option(300, min=10, help="bootstrap resamples for the CIs"),
         tifu: bool = typer.Option(True, help="include the TIFU-KNN baseline (about a minute on Ta-Feng)"),
+        plot: Path | None = typer.Option(None, "--plot", help="write a bar chart (PNG) of HR@1 with CIs"),
     ) -> None:
         """Every baseline and the ranker on the category-query time split, with 95% bootstrap CIs."""
         import torch
@@ -125,3 +126,8 @@ def register(app: typer.Typer, evaluate: typer.Typer) -> None:
             json_out.write_text(json.dumps(report.as_dict() | {"data": str(data), "split": split,
                                                                    "test_from": test_from}, indent=2))
             console.print(f"wrote {json_out}")
+        if plot is not None:
+            from voicecart.evaluation.report import bar_chart
+
+            bar_chart(report.as_dict(), plot, f"{data.name}: HR@1 by method ({report.info['queries']:,} queries)")
+            console.print(f"wrote {plot}")

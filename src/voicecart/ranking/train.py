@@ -213,3 +213,46 @@ def score_rows(model: Ranker, features: np.ndarray, offsets: np.ndarray, batch_l
         rows = _ranges(offsets[lists], sizes[lists])
         scores[rows] = s[mask.numpy()]
     return scores
+
+
+def feedback_queries(labels, catalog: Catalog, aggregates: CustomerAggregates,  # noqa: ANN001
+                     customer_index: dict[str, int]) -> QueryLists:
+    """Lists from logged feedback labels (``voicecart.feedback.Label``), one per request.
+
+    The query is the labelled product's category (the answer's, for a swap), the candidates
+    that category's sold products, each labelled row carries its rule's label; the list weight is
+    the largest weight of its labels. Labels for unknown customers or products are skipped.
+    """
+    by_request: dict[str, list] = {}
+    for lab in labels:
+        if lab.customer_id in customer_index and lab.product_id in catalog.index:
+            by_request.setdefault(lab.request_id, []).append(lab)
+    cust, day, truth, cats, weights, products, row_labels, sizes = [], [], [], [], [], [], [], []
+    for labs in by_request.values():
+        anchor = next((lb for lb in labs if lb.source != "swapped_substitute"), labs[0])
+        cat = int(catalog.cat_of[catalog.index[anchor.product_id]])
+        members = catalog.cat_members[cat]
+        members = members[catalog.popularity[members] > 0]
+        row_label = np.zeros(len(members), dtype=np.float32)
+        for lb in labs:
+            hit = np.flatnonzero(members == catalog.index[lb.product_id])
+            row_label[hit] = lb.label
+        if not row_label.any():
+            continue
+        pos = np.flatnonzero(row_label > 0)
+        cust.append(customer_index[anchor.customer_id])
+        day.append(anchor.timestamp.timestamp() / 86_400.0)
+        truth.append(int(members[pos[0]]) if len(pos) else -1)
+        cats.append(cat)
+        weights.append(max(lb.weight for lb in labs))
+        products.append(members)
+        row_labels.append(row_label)
+        sizes.append(len(members))
+    customer = np.asarray(cust, dtype=np.int64)
+    category = np.asarray(cats, dtype=np.int64)
+    cat_count, _ = aggregates.category(customer, category)
+    return QueryLists(customer, np.asarray(day, dtype=np.float64), np.asarray(truth, dtype=np.int64), category,
+                      np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64),
+                      np.concatenate(products).astype(np.int64) if products else np.zeros(0, dtype=np.int64),
+                      np.concatenate(row_labels) if row_labels else np.zeros(0, dtype=np.float32),
+                      np.asarray(weights, dtype=np.float32), cat_count > 0)
