@@ -5,16 +5,14 @@ from __future__ import annotations
 import time
 from dataclasses import replace
 from datetime import datetime, timezone
-from pathlib import Path
 
-import numpy as np
 import pytest
 
 from voicecart.config import ServingSettings
 from voicecart.data.store import write_dataset
 from voicecart.data.synthetic import SyntheticConfig, generate
 from voicecart.features.errors import FeatureStoreUnavailable
-from voicecart.schemas import CustomerProfile, FeedbackEvent, ResolveRequest
+from voicecart.schemas import CustomerProfile, ResolveRequest
 from voicecart.serving.bundle import build_bundle_from_dataset, load_serving_model
 from voicecart.serving.engine import ResolutionEngine, ServingModel
 from voicecart.serving.feedback import FeedbackIntake, FeedbackLog
