@@ -99,3 +99,23 @@ def test_onnx_export_matches_torch(model, tmp_path):
     with torch.no_grad():
         want = model(**x).numpy()
     np.testing.assert_allclose(got, want, atol=1e-4)
+
+
+def test_transition_graph_encoder_is_a_drop_in_fine_encoder(tmp_path):
+    import onnxruntime as ort
+
+    from voicecart.trajectory.embed import export_onnx
+
+    torch.manual_seed(0)
+    m = CStar(CStarConfig(*SIZES, dim=16, d_model=32, n_heads=4, fine_encoder="graph")).eval()
+    x = batch(B=3, T=5, lengths=[5, 1, 0])
+    with torch.no_grad():
+        e = m(**x)
+        wide = {k: torch.cat([v, torch.zeros_like(v[:, :2])], dim=1) for k, v in x.items()}
+        assert torch.allclose(e, m(**wide), atol=1e-5)
+    assert e.shape == (3, 16) and torch.isfinite(e).all()
+    session = ort.InferenceSession(str(export_onnx(m, tmp_path / "g.onnx")), providers=["CPUExecutionProvider"])
+    np.testing.assert_allclose(session.run(["embedding"], {k: v.numpy() for k, v in x.items()})[0], e.numpy(),
+                               atol=1e-4)
+    with pytest.raises(ValueError, match="fine_encoder"):
+        CStarConfig(*SIZES, fine_encoder="lstm")

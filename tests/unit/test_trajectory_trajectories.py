@@ -99,3 +99,10 @@ def test_crop_keeps_a_contiguous_share(events):
 def test_first_basket_after_is_the_completion_target(events):
     t = first_basket_after(events, D(2001, 1, 2))
     assert t == {"a": {"200101"}, "b": {"200102"}}
+
+
+def test_customers_without_purchases_get_an_empty_trajectory(events):
+    everyone = events.including(np.array(["b", "c", "a", "d"]))
+    assert list(everyone.customer_ids) == ["a", "b", "c", "d"]
+    assert list(everyone.lengths) == [4, 1, 0, 0]
+    assert events.including(np.array(["a"])) is events

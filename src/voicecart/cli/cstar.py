@@ -118,6 +118,7 @@ def embed_cmd(
 ) -> None:
     """Embed every customer of DATA as of AS_OF and write the parquet the Feast embedding view reads."""
     with _clear_errors():
+        import numpy as np
         from rich.console import Console
 
         from voicecart.data import connect
@@ -131,17 +132,7 @@ def embed_cmd(
                                                               max_events=model.cfg.max_events)
         customers = connect(data).sql("SELECT customer_id FROM customers ORDER BY 1").to_arrow_table()
         # every known customer gets a row: those with no events in the window get the "no history" vector
-        from voicecart.trajectory.trajectories import Events
-        import numpy as np
-
-        all_ids = np.asarray(customers.column("customer_id").to_pylist(), dtype=object)
-        missing = np.setdiff1d(all_ids, window.customer_ids.astype(str))
-        if len(missing):
-            empty = np.zeros(0, dtype=object)
-            window = Events(np.concatenate([window.customer_ids, missing]),
-                            np.concatenate([window.offsets, np.full(len(missing), window.offsets[-1])]),
-                            window.day, window.basket, window.l1, window.l2, window.l3) if len(window) else \
-                Events(missing, np.zeros(len(missing) + 1, np.int64), np.zeros(0), np.zeros(0, np.int64), empty, empty, empty)
+        window = window.including(np.asarray(customers.column("customer_id").to_pylist(), dtype=object))
         with _progress() as update:
             emb = embed_events(model, window.encode(vocab), as_day(cut), on_batch=lambda d, n: update("embed", d, n))
         write_embeddings(out, window.customer_ids, cut, emb)

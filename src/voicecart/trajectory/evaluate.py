@@ -79,6 +79,7 @@ def evaluate_cstar(con, cfg: EvaluationConfig, *, run_dir: Path | None = None,
     if cfg.ablations:
         variants["coarse_only"] = replace(model_cfg, fine=False)
         variants["fine_only"] = replace(model_cfg, coarse=False)
+        variants["graph_fine"] = replace(model_cfg, fine_encoder="graph")
     embeddings: dict[str, tuple[np.ndarray, np.ndarray]] = {}
     pretraining: dict[str, object] = {}
     models: dict[str, CStar] = {}
@@ -272,7 +273,7 @@ def plot_map(embeddings: np.ndarray, labels: np.ndarray, path: Path, seed: int =
 
 METHOD_NAMES = {
     "cstar": "C-STAR (coarse + fine, pre-trained)", "coarse_only": "coarse only (pre-trained)",
-    "fine_only": "fine only (pre-trained)", "no_pretraining": "C-STAR without pre-training",
+    "fine_only": "fine only (pre-trained)", "graph_fine": "coarse + transition-graph fine encoder (pre-trained)", "no_pretraining": "C-STAR without pre-training",
     "bag_of_categories": "bag of categories (TF-IDF + SVD)", "category_mean": "mean of category vectors (item2vec-style)",
     "tree_wasserstein_svd": "linear tree-Wasserstein embedding (SVD)", "popularity": "popularity",
     "frequency_popularity": "personal frequency + popularity", "head_without_embedding": "completion head, no embedding",

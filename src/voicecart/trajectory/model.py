@@ -46,6 +46,7 @@ class CStarConfig:
     max_events: int = 128
     coarse: bool = True  # ablations: coarse only / fine only
     fine: bool = True
+    fine_encoder: str = "transformer"  # or "graph": message passing on the trajectory's transition graph
     edge_weights: tuple[float, float, float] = DEFAULT_EDGE_WEIGHTS
     # pre-training
     mask_prob: float = 0.15
@@ -57,6 +58,8 @@ class CStarConfig:
     def __post_init__(self) -> None:
         if not (self.coarse or self.fine):
             raise ValueError("CStarConfig: at least one of coarse / fine must be on")
+        if self.fine_encoder not in ("transformer", "graph"):
+            raise ValueError(f"CStarConfig.fine_encoder must be 'transformer' or 'graph', got {self.fine_encoder!r}")
         if self.d_model % self.n_heads:
             raise ValueError(f"CStarConfig.d_model={self.d_model} must be divisible by n_heads={self.n_heads}")
         self.edge_weights = tuple(self.edge_weights)  # type: ignore[assignment]
@@ -162,6 +165,44 @@ class FineEncoder(nn.Module):
         return h[:, 0], h[:, 1:]  # [B, D], [B, T, D]
 
 
+class GraphEncoder(nn.Module):
+    """The alternative fine encoder: message passing on the trajectory's category-transition graph.
+
+    Nodes are the events (with the same input embeddings as the transformer); an edge joins two events
+    in the same basket, in consecutive baskets (the transitions), or of the same subclass (so repeated
+    categories act as one node). Two rounds of degree-normalised mean aggregation, then mean pooling.
+    Same outputs as :class:`FineEncoder`: ([B, D], [B, T, D]).
+    """
+
+    def __init__(self, cfg: CStarConfig) -> None:
+        super().__init__()
+        self.category = CategoryEmbedding(cfg)
+        self.gap = nn.Embedding(N_TIME_BUCKETS, cfg.d_model)
+        self.recency = nn.Embedding(N_TIME_BUCKETS, cfg.d_model)
+        self.boundary = nn.Embedding(2, cfg.d_model)
+        self.pos = nn.Embedding(cfg.max_events, cfg.d_model)
+        self.max_pos = cfg.max_events - 1
+        self.layers = nn.ModuleList(nn.Sequential(nn.LayerNorm(2 * cfg.d_model), nn.Linear(2 * cfg.d_model, cfg.d_ff),
+                                                  nn.GELU(), nn.Linear(cfg.d_ff, cfg.d_model))
+                                    for _ in range(cfg.n_layers))
+        self.ln_f = nn.LayerNorm(cfg.d_model)
+
+    def forward(self, x: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+        valid = x["valid"]
+        h = (self.category(x["l1"], x["l2"], x["l3"]) + self.gap(x["gap"]) + self.recency(x["recency"])
+             + self.boundary(x["boundary"]) + self.pos(x["pos"].clamp(max=self.max_pos)))  # [B, T, D]
+        basket = torch.cumsum(x["boundary"], dim=1)  # [B, T] basket number inside the window
+        step = basket[:, :, None] - basket[:, None, :]  # [B, T, T]
+        same_l3 = (x["l3"][:, :, None] == x["l3"][:, None, :]) & (x["l3"][:, :, None] > MASK)
+        adj = ((step.abs() <= 1) | same_l3) & valid[:, :, None] & valid[:, None, :]  # [B, T, T]
+        adj = adj.float() / adj.float().sum(-1, keepdim=True).clamp(min=1.0)
+        for layer in self.layers:
+            h = h + layer(torch.cat([h, adj @ h], dim=-1))  # [B, T, D]
+        h = self.ln_f(h)
+        m = valid.float().unsqueeze(-1)
+        return (h * m).sum(1) / m.sum(1).clamp(min=1.0), h  # [B, D], [B, T, D]
+
+
 class CStar(nn.Module):
     """Trajectory -> customer embedding [B, E], coarse and fine branches fused by one projection."""
 
@@ -169,7 +210,8 @@ class CStar(nn.Module):
         super().__init__()
         self.cfg = cfg
         self.coarse = CoarseEncoder(cfg) if cfg.coarse else None
-        self.fine = FineEncoder(cfg) if cfg.fine else None
+        fine = GraphEncoder if cfg.fine_encoder == "graph" else FineEncoder
+        self.fine = fine(cfg) if cfg.fine else None
         self.fuse = nn.Linear(cfg.d_model * (int(cfg.coarse) + int(cfg.fine)), cfg.dim)
         # pre-training heads: masked subclass and aisle prediction from the fine branch's event states
         self.predict_l3 = nn.Linear(cfg.d_model, cfg.n_l3) if cfg.fine else None

@@ -156,6 +156,17 @@ class Events:
             out = out.select(np.flatnonzero(counts > 0))
         return out
 
+    def including(self, customer_ids: np.ndarray) -> "Events":
+        """These events plus an empty trajectory for every id of ``customer_ids`` not present yet
+        (customers with no purchase still get a row, and the "no history" embedding)."""
+        known = set(map(str, self.customer_ids))
+        missing = np.array([c for c in map(str, customer_ids) if c not in known], dtype=object)
+        if not len(missing):
+            return self
+        offsets = np.concatenate([self.offsets, np.full(len(missing), self.offsets[-1], np.int64)])
+        return Events(np.concatenate([self.customer_ids.astype(object), missing]), offsets, self.day, self.basket,
+                      self.l1, self.l2, self.l3)
+
     def encode(self, vocab: CategoryVocab) -> "EncodedEvents":
         return EncodedEvents(self.customer_ids, self.offsets, self.day, self.basket,
                              vocab.encode(0, self.l1), vocab.encode(1, self.l2), vocab.encode(2, self.l3))
