@@ -81,3 +81,26 @@ def test_embeddings_parquet_and_online_path_agree(shop, tmp_path):
 def test_loading_a_missing_checkpoint_says_what_to_run(tmp_path):
     with pytest.raises(FileNotFoundError, match="cstar pretrain"):
         load_encoder(tmp_path)
+
+
+def test_buyer_centroids_point_at_the_customers_who_buy_a_product(shop):
+    import duckdb
+
+    from voicecart.trajectory import buyer_centroids
+
+    tables, _, enc, _ = shop
+    con = duckdb.connect()
+    for name in ("orders", "order_lines"):
+        con.register(name, tables[name])
+    rng = np.random.default_rng(0)
+    emb = rng.normal(size=(len(enc), 4)).astype(np.float32)
+    products, vectors = buyer_centroids(con, enc.customer_ids, emb, CUT)
+    assert vectors.shape == (len(products), 4)
+    np.testing.assert_allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-5)
+    # a product bought by exactly one customer points at that customer
+    pairs = con.sql("SELECT l.product_id, min(o.customer_id) c, count(DISTINCT o.customer_id) n FROM orders o "
+                    "JOIN order_lines l USING (order_id) WHERE o.timestamp < ? GROUP BY 1 HAVING n = 1 LIMIT 1",
+                    params=[CUT]).fetchall()
+    pid, cid, _ = pairs[0]
+    i = list(enc.customer_ids).index(cid)
+    np.testing.assert_allclose(vectors[list(products).index(pid)], emb[i] / np.linalg.norm(emb[i]), atol=1e-5)

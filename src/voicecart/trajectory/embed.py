@@ -95,3 +95,23 @@ def export_onnx(model: CStar, path: Path, *, opset: int = 17) -> Path:
     torch.onnx.export(model, tuple(example[k] for k in INPUTS), str(path), input_names=list(INPUTS),
                       output_names=["embedding"], dynamic_axes=dynamic, opset_version=opset, dynamo=False)
     return path
+
+
+def buyer_centroids(con, customer_ids: np.ndarray, embeddings: np.ndarray, until: datetime
+                    ) -> tuple[np.ndarray, np.ndarray]:
+    """(product ids, [P, E] float32) each product's vector in the customer-embedding space: the unit-norm
+    mean embedding of the customers who bought it before ``until``. A customer's embedding dotted with it
+    says "customers like you buy this one" — a signal *inside* a category, where category-level vectors
+    are all equal. For ``voicecart.ranking``'s ``Catalog.embedding_items``."""
+    index = {str(c): i for i, c in enumerate(customer_ids)}
+    pairs = con.sql("SELECT DISTINCT o.customer_id, l.product_id FROM orders o JOIN order_lines l USING (order_id) "
+                    "WHERE o.timestamp < ? ORDER BY 2", params=[until]).to_arrow_table()
+    cust = np.array([index.get(c, -1) for c in pairs.column("customer_id").to_pylist()], dtype=np.int64)
+    prod_codes = np.asarray(pairs.column("product_id").to_pylist(), dtype=object)
+    keep = cust >= 0
+    products, prod = np.unique(prod_codes[keep], return_inverse=True)
+    unit = embeddings / (np.linalg.norm(embeddings, axis=1, keepdims=True) + 1e-9)
+    sums = np.zeros((len(products), embeddings.shape[1]), np.float64)
+    np.add.at(sums, prod, unit[cust[keep]])
+    sums /= np.linalg.norm(sums, axis=1, keepdims=True) + 1e-9
+    return products, sums.astype(np.float32)
