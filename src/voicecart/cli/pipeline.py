@@ -179,8 +179,13 @@ def run_cmd(
     if serve:
         from voicecart.registry import Registry
 
-        if Registry(registry_uri).champion() is None:
-            console.print("no champion yet: nothing to serve")
+        reg = Registry(registry_uri)
+        if reg.champion() is None:
+            latest = reg.versions()[-1] if reg.versions() else None
+            console.print("no champion yet: the gate has not promoted any model, so nothing is served"
+                          + (f" (serve the refused {latest} anyway: `voicecart model promote {latest} "
+                             f"--registry {registry_uri}`, then run again or `voicecart serve --model-dir "
+                             f"{registry_uri}`)" if latest else ""))
         else:
             _serve_and_ask(registry_uri, Path(summary["dataset"]), pipeline_root / f"{run_name}-serve.log")
 
