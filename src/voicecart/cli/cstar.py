@@ -166,7 +166,8 @@ def evaluate_cstar_cmd(
     markdown: Optional[Path] = typer.Option(None, help="also write the report as markdown tables"),
     epochs: int = typer.Option(4, min=1),
     ablation_epochs: Optional[int] = typer.Option(None, min=1, help="epochs for coarse-only / fine-only"),
-    ablations: bool = typer.Option(True, help="also pre-train coarse-only and fine-only"),
+    ablations: bool = typer.Option(True, help="also pre-train coarse-only, fine-only and the graph fine encoder"),
+    resolution: bool = typer.Option(True, help="also item resolution: the ranker with vs without the embedding"),
     max_customers: Optional[int] = typer.Option(None, min=2, help="pre-train on a random subset"),
     run_dir: Optional[Path] = typer.Option(None, help="keep the pre-training runs (checkpoints) here"),
     img_dir: Optional[Path] = typer.Option(None, help="write cstar_map.png and cstar_loss.png here"),
@@ -186,8 +187,17 @@ def evaluate_cstar_cmd(
                                                            "max_events": settings.trajectory.max_events},
                                train=TrainConfig(epochs=epochs, seed=seed, max_customers=max_customers),
                                ablation_epochs=ablation_epochs, ablations=ablations, seed=seed, img_dir=img_dir)
-        with _progress() as update:
-            report = evaluate_cstar(connect(data), cfg, run_dir=run_dir, progress=update)
+        import tempfile
+
+        with tempfile.TemporaryDirectory(prefix="cstar-eval-") as tmp:
+            runs = run_dir or Path(tmp)
+            with _progress() as update:
+                report = evaluate_cstar(connect(data), cfg, run_dir=runs, progress=update)
+            if resolution:
+                from rich.console import Console
+
+                report["resolution"] = resolution_with_embedding(data, runs / "cstar", test_from,
+                                                                 log=Console(stderr=True).print)
         json_out.parent.mkdir(parents=True, exist_ok=True)
         json_out.write_text(json.dumps(report, indent=2, default=str))
         if markdown is not None:
@@ -196,6 +206,73 @@ def evaluate_cstar_cmd(
         c = report["completion"]
         typer.echo(f"Recall@10: C-STAR {c['cstar']['recall@10']['value']:.4f}, frequency+popularity "
                    f"{c['frequency_popularity']['recall@10']['value']:.4f}; report in {json_out}")
+
+
+def resolution_with_embedding(data: Path, checkpoint: Path, test_from: datetime, *, months: int = 2,
+                              epochs: int = 4, n_boot: int = 300, log=print) -> dict:
+    """Item resolution: the ranking engineer's ranker trained and tested twice on their category-query
+    protocol (``voicecart.evaluation.resolution``), with and without the C-STAR feature — the customer's
+    embedding (``History.embedding``) dotted with each product's buyer centroid
+    (``Catalog.embedding_items``), both as of each cut. HR@1 of each and the paired difference."""
+    import numpy as np
+
+    from voicecart.data import connect
+    from voicecart.evaluation.metrics import summarize, truth_ranks
+    from voicecart.evaluation.resolution import Snapshot, month_starts
+    from voicecart.ranking import Purchases, RankerConfig
+    from voicecart.ranking.history import to_day
+    from voicecart.ranking.train import TrainingSet, category_queries, list_features, score_rows, train_ranker
+    from voicecart.trajectory import as_day, buyer_centroids, embed_events, load_encoder, load_events
+    from voicecart.trajectory.tasks import bootstrap
+
+    model, vocab, _ = load_encoder(checkpoint)
+    con = connect(data)
+    purchases = Purchases.from_dataset(data)
+    events = load_events(con).including(purchases.customer_ids)
+    start = to_day(test_from)
+
+    def snapshot(day: float) -> Snapshot:
+        snap = Snapshot.build(purchases, day)
+        cut = datetime.utcfromtimestamp(day * 86_400)
+        enc = events.window(cut, max_events=model.cfg.max_events).encode(vocab)
+        emb = embed_events(model, enc, as_day(cut))
+        row = {str(c): i for i, c in enumerate(enc.customer_ids)}
+        snap.history.embedding = emb[[row[str(c)] for c in purchases.customer_ids]]
+        products, vectors = buyer_centroids(con, enc.customer_ids, emb, cut)
+        items = np.zeros((len(purchases.product_ids), emb.shape[1]), np.float32)
+        where = {p: i for i, p in enumerate(products)}
+        for j, p in enumerate(purchases.product_ids):
+            if p in where:
+                items[j] = vectors[where[p]]
+        snap.catalog.embedding_items = items
+        return snap
+
+    cuts = month_starts(float(purchases.day.min()), start, months)
+    train_parts = []
+    for i, cut in enumerate(cuts):
+        end = cuts[i + 1] if i + 1 < len(cuts) else start
+        snap = snapshot(cut)
+        q = category_queries(purchases, snap.catalog, snap.history, snap.aggregates, cut, end)
+        train_parts.append((q, snap))
+        log(f"resolution training lists as of day {cut:.0f}: {len(q):,}")
+    test = snapshot(start)
+    tq = category_queries(purchases, test.catalog, test.history, test.aggregates, start, float(purchases.day.max()) + 1)
+    hits, out = {}, {"queries": int(len(tq))}
+    for use in (False, True):
+        name = "with_embedding" if use else "without_embedding"
+        parts = [TrainingSet.from_lists(q, list_features(q, s.catalog, s.history, s.aggregates, use_embedding=use),
+                                        seed=i) for i, (q, s) in enumerate(train_parts)]
+        ts = TrainingSet(np.concatenate([p.features for p in parts]), np.concatenate([p.label for p in parts]),
+                         np.concatenate([[0]] + [p.offsets[1:] + sum(int(x.offsets[-1]) for x in parts[:k])
+                                                 for k, p in enumerate(parts)]).astype(np.int64),
+                         np.concatenate([p.weight for p in parts]))
+        ranker = train_ranker(ts, RankerConfig(epochs=epochs, use_embedding=use), log=log)
+        feats = list_features(tq, test.catalog, test.history, test.aggregates, use_embedding=use)
+        ranks = truth_ranks(score_rows(ranker, feats, tq.offsets), tq.label, tq.offsets)
+        hits[name] = (ranks == 1).astype(float)
+        out[name] = summarize(ranks, n_boot=n_boot)["all"]
+    out["hr@1_gain"] = bootstrap(hits["with_embedding"] - hits["without_embedding"]).as_dict()
+    return out
 
 
 def register(app: typer.Typer, evaluate: typer.Typer) -> None:

@@ -313,6 +313,15 @@ def report_markdown(report: dict) -> str:
     out += ["", f"**Masked categories on held-out (February) events** ({m['customers']:,} customers): top-10 hit rate",
             "", "| method | hit@10 |", "|---|---|"]
     out += [f"| {METHOD_NAMES.get(k, k)} | {ci(v)} |" for k, v in m.items() if isinstance(v, dict)]
+    res = report.get("resolution")
+    if res:
+        out += ["", f"**Item resolution** — the ranker of `voicecart.ranking` on its category-query protocol "
+                f"({res['queries']:,} February queries), trained and tested with and without the C-STAR feature:", "",
+                "| ranker | HR@1 |", "|---|---|"]
+        for key in ("without_embedding", "with_embedding"):
+            h = res[key]["hr@1"]
+            out.append(f"| {key.replace('_', ' ')} | {h['value']:.4f} [{h['low']:.4f}, {h['high']:.4f}] |")
+        out += ["", f"HR@1 gain from the embedding (paired): {ci(res['hr@1_gain'])}."]
     pre = report["pretraining"]
     out += ["", "**Pre-training** (this run):", "", "| encoder | epochs | seconds | trajectories/s | parameters |",
             "|---|---|---|---|---|"]
