@@ -8,6 +8,7 @@ integration tests start it on a free localhost port in a subprocess.
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import threading
 import uuid
@@ -300,5 +301,9 @@ def serve(model_dir: str | Path, settings: Settings, profiles: Any = None, servi
     add_routes(app, service.engine, service.intake, service.reload, s.model_name)
     server = ModelServer(http_port=s.port, enable_grpc=False, workers=1, enable_latency_logging=False)
     _configure_logs()
+    # Everything loaded so far (torch, feast, pandas, the catalogue) lives as long as the process:
+    # move it out of the collector's reach so a full collection never walks it mid-request.
+    gc.collect()
+    gc.freeze()
     server.start([ResolveModel(s.model_name, service.engine, s.max_instances),
                   RankerModel(s.model_name + RANKER_SUFFIX, service.engine)])
