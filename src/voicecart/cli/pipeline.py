@@ -141,6 +141,7 @@ def run_cmd(
     margin: float | None = typer.Option(None, help="Promotion margin (default: settings registry.promotion_margin)."),
     seed: int = typer.Option(0),
     serve: bool = typer.Option(True, help="After the run, serve the champion locally and answer a few utterances."),
+    cache: bool = typer.Option(False, help="--local: reuse outputs of unchanged steps from earlier local runs."),
 ) -> None:
     """Run the training pipeline (locally, or on Kubeflow with --host)."""
     from voicecart.config import load_settings
@@ -172,7 +173,7 @@ def run_cmd(
     if source == "prepared" and not (data / "manifest.json").exists():
         console.print(f"[red]error:[/red] {data} is not a prepared dataset (run `voicecart data prepare --out {data}`)")
         raise typer.Exit(code=2)
-    summary = run_local(training, arguments, pipeline_root)
+    summary = run_local(training, arguments, pipeline_root, cache=cache)
     _report(summary)
     if summary["state"] != "SUCCEEDED":
         raise typer.Exit(code=1)
@@ -219,17 +220,22 @@ class _Tee(io.TextIOBase):
         return m.group(1) if m else None
 
 
-def run_local(training, arguments: dict, pipeline_root: Path) -> dict:  # noqa: ANN001
-    """Run the pipeline through kfp.local; return the run's record, artifacts, evaluation and decision."""
+def run_local(training, arguments: dict, pipeline_root: Path, *, cache: bool = False) -> dict:  # noqa: ANN001
+    """Run the pipeline through kfp.local; return the run's record, artifacts, evaluation and decision.
+
+    ``cache``: reuse outputs of steps whose inputs are unchanged (data, features, C-STAR, training,
+    export: the spec's caching options; steps that read the registry never are), kept under
+    ``pipeline_root/.kfp_cache``. A ``prepared`` source folder is keyed by its path, not its content.
+    """
     from kfp import local
 
     from voicecart.registry import Registry
 
     pipeline_root = pipeline_root.resolve()
     pipeline_root.mkdir(parents=True, exist_ok=True)
-    before = {p.name for p in pipeline_root.iterdir()}
+    before = {p.name for p in pipeline_root.iterdir()} | {".kfp_cache"}
     local.init(runner=local.SubprocessRunner(use_venv=False), pipeline_root=str(pipeline_root),
-               raise_on_error=False)
+               raise_on_error=False, enable_caching=cache)
     t0 = time.perf_counter()
     tee = _Tee(sys.stdout)
     with contextlib.redirect_stdout(tee):  # kfp.local logs and the components' output go to stdout
@@ -246,7 +252,16 @@ def run_local(training, arguments: dict, pipeline_root: Path) -> dict:  # noqa: 
         registry.record_run(arguments["run_name"], {k: v for k, v in record.items()
                                                     if k not in ("run_id", "recorded_at")})
     artifacts = _artifacts(run_dir) if run_dir else []
-    by_name = {(t, o): p for t, o, p in artifacts}
+    if cache and run_dir is not None:
+        # steps served from the cache have no folder in this run: their outputs are in an earlier one
+        have = {t for t, _, _ in artifacts}
+        earlier = sorted((p for p in pipeline_root.iterdir() if p.is_dir() and p != run_dir and p.name != ".kfp_cache"),
+                         key=lambda p: p.stat().st_mtime, reverse=True)
+        for task in ("prepare-data", "build-features", "pretrain-cstar", "train-ranker", "export-bundle"):
+            source = next((p for p in earlier if (p / task).is_dir()), None)
+            if task not in have and source is not None:
+                artifacts += [(f"{task} (cached)", o, path) for t, o, path in _artifacts(source) if t == task]
+    by_name = {(t.replace(" (cached)", ""), o): p for t, o, p in artifacts}
     report = by_name.get(("evaluate-challenger", "report"))
     decision = by_name.get(("evaluate-challenger", "decision"))
     return {"run_name": arguments["run_name"], "state": record.get("state", "UNKNOWN"), "record": record,

@@ -31,6 +31,8 @@ class GateConfig(BaseModel):
     """How much HR@1 on no-history queries may drop (absolute) before it counts as a regression."""
     latency_tolerance: float = Field(default=0.5, ge=0.0)
     """Allowed relative p99 increase of the exported model over the champion's."""
+    latency_slack_ms: float = Field(default=0.25, ge=0.0)
+    """Absolute slack on top of the relative tolerance: sub-millisecond p99s jitter by more than 50%."""
     latency_budget_ms: float = Field(default=5.0, gt=0.0)
     """Absolute p99 ceiling of one exported-model call (one request's candidates)."""
     coverage_tolerance: float = Field(default=0.05, ge=0.0)
@@ -149,8 +151,11 @@ def decide(challenger: Scorecard, champion: Scorecard, config: GateConfig | None
         ceiling = config.latency_budget_ms
         detail = f"budget {config.latency_budget_ms} ms"
         if champion.latency_p99_ms is not None:
-            ceiling = min(ceiling, champion.latency_p99_ms * (1 + config.latency_tolerance))
-            detail += f", and ≤ champion × {1 + config.latency_tolerance:g}"
+            relative = max(champion.latency_p99_ms * (1 + config.latency_tolerance),
+                           champion.latency_p99_ms + config.latency_slack_ms)
+            ceiling = min(ceiling, relative)
+            detail += (f", and ≤ max(champion × {1 + config.latency_tolerance:g}, "
+                       f"champion + {config.latency_slack_ms:g} ms)")
         else:
             detail += " (champion is a baseline: no exported model to compare with)"
         checks.append(Check(name="latency p99 ms", passed=lat <= ceiling, challenger=lat,

@@ -219,6 +219,27 @@ def score_lists_onnx(onnx_path: Path, features: np.ndarray, offsets: np.ndarray,
     return scores
 
 
+def paired_latency(onnx_paths: list[Path], inputs: dict[str, np.ndarray], rounds: int = 20,
+                   per_round: int = 20) -> list[float]:
+    """p99 latency (ms) of one ONNX Runtime call for each model, measured in alternating rounds."""
+    import onnxruntime as ort
+
+    opts = ort.SessionOptions()
+    opts.intra_op_num_threads = 1
+    sessions = [ort.InferenceSession(str(p), opts, providers=["CPUExecutionProvider"]) for p in onnx_paths]
+    times: list[list[float]] = [[] for _ in sessions]
+    for session in sessions:
+        for _ in range(10):
+            session.run(None, inputs)
+    for _ in range(rounds):
+        for session, out in zip(sessions, times):
+            for _ in range(per_round):
+                t0 = time.perf_counter()
+                session.run(None, inputs)
+                out.append((time.perf_counter() - t0) * 1000)
+    return [float(np.percentile(t, 99)) for t in times]
+
+
 # -- 4. export ---------------------------------------------------------------------------------
 def export_challenger(model_dir: str | Path, dataset: str | Path, bundle_out: str | Path, *, test_from: str,
                       window_start: str, window_end: str, embeddings_path: str | Path | None = None,
@@ -292,7 +313,6 @@ def evaluate_update(dataset: str | Path, bundle_dir: str | Path, registry_uri: s
     The champion must open cleanly and share the challenger's feature schema, else this raises
     (:class:`~voicecart.registry.BundleError` / ``IncompatibleBundleError``) and the run stops here.
     """
-    from voicecart.export import onnx_latency_ms
     from voicecart.ranking.baselines import most_bought_scores, popularity_scores, random_scores, tifu_knn_scores
 
     challenger = open_bundle(bundle_dir)
@@ -306,13 +326,14 @@ def evaluate_update(dataset: str | Path, bundle_dir: str | Path, registry_uri: s
     request = window.latency_request()
     q = window.queries
     cards: list[Scorecard] = []
+    # latency: challenger and champion measured in alternating rounds, so both see the same machine load
+    latency = paired_latency([challenger.onnx] + ([champion.onnx] if champion is not None else []), request)
     ch_scores = score_lists_onnx(challenger.onnx, window.features, q.offsets)
-    ch_card = _scorecard("challenger", window, ch_scores, onnx_latency_ms(challenger.onnx, request)["p99_ms"], False)
+    ch_card = _scorecard("challenger", window, ch_scores, latency[0], False)
     cards.append(ch_card)
     if champion is not None:
         champ_scores = score_lists_onnx(champion.onnx, window.features, q.offsets)
-        champ_card = _scorecard(f"champion {champion.version}", window, champ_scores,
-                                onnx_latency_ms(champion.onnx, request)["p99_ms"], False)
+        champ_card = _scorecard(f"champion {champion.version}", window, champ_scores, latency[1], False)
         cards.append(champ_card)
     else:
         snap = window.snap
