@@ -37,7 +37,7 @@ def _run(tafeng: Path, registry: str, root: Path, name: str, **overrides) -> dic
                      test_from="2001-02-01", window_end="2001-03-01", max_customers=CUSTOMERS, seed=0,
                      epochs=6, hidden="64,32", lr=0.003, cstar_epochs=1, promotion_margin=0.0, run_name=name)
     arguments.update(overrides)
-    return run_local(_import_pipeline(), arguments, root)
+    return run_local(_import_pipeline(), arguments, root, cache=True)  # run 2 reuses data, features, C-STAR
 
 
 def test_first_run_promotes_over_the_baseline_and_a_worse_one_is_refused(tafeng: Path, tmp_path: Path) -> None:
@@ -91,7 +91,8 @@ def test_first_run_promotes_over_the_baseline_and_a_worse_one_is_refused(tafeng:
     from voicecart.cli.pipeline import _sample_requests
     from voicecart.serving.local import LocalServer
 
-    dataset = next(p for task, out, p in second["artifacts"] if (task, out) == ("prepare-data", "dataset"))
+    assert any(task == "prepare-data (cached)" for task, _, _ in second["artifacts"])
+    dataset = second["dataset"]
     with LocalServer(Path(registry), "--profiles-from", str(dataset), log_path=tmp_path / "serve.log") as server:
         for request in _sample_requests(dataset):
             answer = httpx.post(f"{server.url}/v1/models/voicecart:predict", json={"instances": [request]}, timeout=30)
