@@ -148,6 +148,8 @@ def run_cmd(
 
     settings = load_settings()
     registry_uri = registry or settings.registry.uri
+    if "://" not in registry_uri and local:
+        registry_uri = str(Path(registry_uri).resolve())  # every step (a subprocess) sees the same folder
     run_name = f"voicecart-training-{datetime.now(timezone.utc):%Y%m%d-%H%M%S}"
     arguments = dict(registry_uri=registry_uri, source=source, source_path=str(data.resolve()) if source == "prepared" else str(data),
                      window_start=window_start, test_from=test_from, window_end=window_end,
