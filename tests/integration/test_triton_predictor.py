@@ -46,7 +46,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> dict:
 def triton(world: dict):
     http = free_port()
     cmd = [str(TRITON), f"--model-repository={world['repo']}", f"--http-port={http}", f"--grpc-port={free_port()}",
-           f"--metrics-port={free_port()}", "--allow-grpc=false", "--allow-metrics=false"]
+           f"--metrics-port={free_port()}", "--allow-grpc=false", "--allow-metrics=false", "--exit-timeout-secs=5"]
     log = open(world["root"] / "triton.log", "wb")  # noqa: SIM115
     proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT)
     try:
@@ -55,12 +55,17 @@ def triton(world: dict):
     finally:
         if proc.poll() is None:
             proc.terminate()
-            proc.wait(timeout=30)
+            try:
+                proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(timeout=10)
         log.close()
 
 
 def test_triton_scores_equal_in_process_onnx_runtime(world, triton):
-    x = np.random.default_rng(1).normal(size=(1, 12, 31)).astype(np.float32)
+    n_features = load_bundle(world["bundle"]).signature.inputs[0].shape[-1]
+    x = np.random.default_rng(1).normal(size=(1, 12, n_features)).astype(np.float32)
     remote = TritonScorer(triton["url"], "voicecart", timeout_s=5).score({"features": x})
     local = OnnxScorer(load_bundle(world["bundle"]).onnx).score({"features": x})
     np.testing.assert_allclose(remote, local, rtol=1e-5, atol=1e-5)
