@@ -31,6 +31,17 @@ def test_append_is_idempotent_by_event_id_and_survives_reopening(tmp_path):
     assert again.counts() == {"total": 2, "unpushed": 2}
 
 
+def test_the_training_side_reads_the_serving_log(tmp_path):
+    from voicecart.feedback.log import read_events
+
+    log = FeedbackLog(tmp_path / "fb.sqlite")
+    log.append(event("e1"))
+    log.append(event("e2", "swapped", "P2", substitute_id="P3"))
+    result = read_events(tmp_path / "fb.sqlite")
+    assert result.rejected == [] and result.events == log.events()
+    assert result.events[1].substitute_id == "P3" and result.events[0].timestamp == T
+
+
 def test_log_is_in_wal_mode_with_full_sync(tmp_path):
     log = FeedbackLog(tmp_path / "fb.sqlite")
     assert log._db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"

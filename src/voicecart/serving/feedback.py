@@ -23,15 +23,26 @@ FeedbackPush = Callable[[Sequence[FeedbackEvent]], None]
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS feedback_events (
-    event_id    TEXT PRIMARY KEY,
-    customer_id TEXT NOT NULL,
-    kind        TEXT NOT NULL,
-    body        TEXT NOT NULL,
-    received_at TEXT NOT NULL,
-    pushed_at   TEXT
+    event_id      TEXT PRIMARY KEY,
+    request_id    TEXT NOT NULL,
+    customer_id   TEXT NOT NULL,
+    product_id    TEXT NOT NULL,
+    kind          TEXT NOT NULL,
+    substitute_id TEXT,
+    timestamp     TEXT NOT NULL,
+    received_at   TEXT NOT NULL,
+    pushed_at     TEXT
 );
 CREATE INDEX IF NOT EXISTS feedback_unpushed ON feedback_events (pushed_at) WHERE pushed_at IS NULL;
 """
+EVENT_COLUMNS = tuple(FeedbackEvent.model_fields)
+"""The table holds exactly the FeedbackEvent columns (what ``voicecart.feedback.read_events`` reads),
+plus when it arrived and when it reached the online store."""
+_SELECT = f"SELECT {', '.join(EVENT_COLUMNS)} FROM feedback_events"
+
+
+def _event(row: tuple) -> FeedbackEvent:
+    return FeedbackEvent.model_validate(dict(zip(EVENT_COLUMNS, row)))
 
 
 @dataclass(frozen=True)
@@ -59,19 +70,17 @@ class FeedbackLog:
     def append(self, event: FeedbackEvent) -> Appended:
         now = datetime.now(timezone.utc).isoformat()
         with self._lock:
+            values = [getattr(event, c) for c in EVENT_COLUMNS]
+            values = [v.isoformat() if isinstance(v, datetime) else v for v in values]
             cur = self._db.execute(
-                "INSERT OR IGNORE INTO feedback_events (event_id, customer_id, kind, body, received_at) "
-                "VALUES (?, ?, ?, ?, ?)",
-                (event.event_id, event.customer_id, event.kind, event.model_dump_json(), now),
-            )
+                f"INSERT OR IGNORE INTO feedback_events ({', '.join(EVENT_COLUMNS)}, received_at) "
+                f"VALUES ({', '.join('?' * (len(EVENT_COLUMNS) + 1))})", (*values, now))
         return Appended(event.event_id, duplicate=cur.rowcount == 0)
 
     def unpushed(self, limit: int = 1000) -> list[FeedbackEvent]:
         with self._lock:
-            rows = self._db.execute(
-                "SELECT body FROM feedback_events WHERE pushed_at IS NULL ORDER BY rowid LIMIT ?", (limit,)
-            ).fetchall()
-        return [FeedbackEvent.model_validate_json(body) for (body,) in rows]
+            rows = self._db.execute(f"{_SELECT} WHERE pushed_at IS NULL ORDER BY rowid LIMIT ?", (limit,)).fetchall()
+        return [_event(r) for r in rows]
 
     def mark_pushed(self, event_ids: Sequence[str]) -> None:
         now = datetime.now(timezone.utc).isoformat()
@@ -83,8 +92,8 @@ class FeedbackLog:
     def events(self) -> list[FeedbackEvent]:
         """Every logged event in arrival order (the training window reads this)."""
         with self._lock:
-            rows = self._db.execute("SELECT body FROM feedback_events ORDER BY rowid").fetchall()
-        return [FeedbackEvent.model_validate_json(body) for (body,) in rows]
+            rows = self._db.execute(f"{_SELECT} ORDER BY rowid").fetchall()
+        return [_event(r) for r in rows]
 
     def counts(self) -> dict[str, int]:
         with self._lock:
