@@ -71,3 +71,18 @@ def test_onnx_matches_torch(tmp_path, n_candidates):
     want = model(torch.from_numpy(x)).detach().numpy()
     assert got.shape == (3, n_candidates)
     np.testing.assert_allclose(got, want, atol=1e-5, rtol=0)
+
+
+def test_prior_feature_adds_its_log_and_exports(tmp_path):
+    import onnxruntime as ort
+
+    model = Ranker(config(prior_feature="f2"))
+    model.eval()
+    x = np.abs(np.random.default_rng(5).normal(size=(2, 6, 6)).astype(np.float32))
+    plain = Ranker(config())
+    plain.load_state_dict({k: v for k, v in model.state_dict().items()})
+    plain.eval()
+    want = plain(torch.from_numpy(x)).detach().numpy() + np.log(x[..., 2] + 1e-4)
+    np.testing.assert_allclose(model(torch.from_numpy(x)).detach().numpy(), want, atol=1e-5)
+    session = ort.InferenceSession(str(model.export_onnx(tmp_path / "p.onnx")), providers=["CPUExecutionProvider"])
+    np.testing.assert_allclose(session.run(["scores"], {"features": x})[0], want, atol=1e-5)

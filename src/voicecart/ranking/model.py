@@ -43,6 +43,8 @@ class RankerConfig:
     seed: int = 0
     use_embedding: bool = False
     drop_features: list[str] = field(default_factory=lambda: list(DEFAULT_DROP))
+    prior_feature: str | None = None
+    """When set, score = log(feature + 1e-4) + MLP: the MLP learns a correction to that prior."""
     """Features the model ignores (zeroed after standardisation): ablations without changing F."""
 
 
@@ -63,10 +65,15 @@ class Ranker(nn.Module):
             width = h
         layers.append(nn.Linear(width, 1))
         self.mlp = nn.Sequential(*layers)
+        prior = config.feature_names.index(config.prior_feature) if config.prior_feature else -1
+        self.prior_index = prior
 
     def forward(self, features: torch.Tensor) -> torch.Tensor:
         x = (features - self.mean) / self.std * self.keep  # [B, N, F]
-        return self.mlp(x).squeeze(-1)  # [B, N]
+        scores = self.mlp(x).squeeze(-1)  # [B, N]
+        if self.prior_index >= 0:
+            scores = scores + torch.log(features[..., self.prior_index].clamp(min=0.0) + 1e-4)
+        return scores
 
     def fit_scaler(self, features: np.ndarray) -> None:
         self.mean.copy_(torch.as_tensor(features.mean(0), dtype=torch.float32))
