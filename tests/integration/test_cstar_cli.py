@@ -20,7 +20,7 @@ CUT = "2020-02-20"
 @pytest.fixture(scope="module")
 def shop(tmp_path_factory):
     root = tmp_path_factory.mktemp("cstar")
-    tables, planted = generate(SyntheticConfig(n_customers=300, seed=5, mean_orders=10, mean_days_between=5))
+    tables, planted = generate(SyntheticConfig(n_customers=300, seed=5, mean_orders=16, mean_days_between=5))
     write_dataset(tables, root / "data", source="synthetic")
     return root, planted
 
@@ -76,8 +76,8 @@ def test_bad_input_is_one_clear_line(shop, tmp_path):
 def test_evaluate_cstar_reports_every_task_and_recovers_planted_segments(shop):
     root, planted = shop
     out = root / "report.json"
-    run("evaluate", "cstar", "--data", root / "data", "--test-from", CUT, "--json", out, "--epochs", 3,
-        "--no-ablations", "--img-dir", root / "img")
+    run("evaluate", "cstar", "--data", root / "data", "--test-from", "2020-03-01", "--json", out, "--epochs", 3,
+        "--no-ablations", "--img-dir", root / "img", "--markdown", root / "report.md")
     report = json.loads(out.read_text())
     prof = report["profiling"]["age_group"]
     for method in ("cstar", "no_pretraining", "bag_of_categories", "category_mean", "tree_wasserstein_svd"):
@@ -91,3 +91,8 @@ def test_evaluate_cstar_reports_every_task_and_recovers_planted_segments(shop):
     for method in ("popularity", "frequency_popularity", "head_without_embedding", "cstar"):
         assert 0.0 <= comp[method]["recall@10"]["value"] <= 1.0
     assert (root / "img" / "cstar_map.png").exists() and (root / "img" / "cstar_loss.png").exists()
+    res = report["resolution"]  # the ranking engineer's ranker, with and without the embedding feature
+    assert res["queries"] > 0
+    for key in ("with_embedding", "without_embedding"):
+        assert 0.0 <= res[key]["hr@1"]["value"] <= 1.0
+    assert "Item resolution" in (root / "report.md").read_text()

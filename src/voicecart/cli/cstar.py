@@ -248,6 +248,10 @@ def resolution_with_embedding(data: Path, checkpoint: Path, test_from: datetime,
         return snap
 
     cuts = month_starts(float(purchases.day.min()), start, months)
+    if not cuts:
+        raise ValueError(f"item resolution trains on whole months before --test-from {test_from:%Y-%m-%d} and the "
+                         "data has none (it needs a first-of-month cut at least 28 days after the first order); "
+                         "use a later --test-from or --no-resolution")
     train_parts = []
     for i, cut in enumerate(cuts):
         end = cuts[i + 1] if i + 1 < len(cuts) else start
