@@ -68,8 +68,9 @@ def register(app: typer.Typer, evaluate: typer.Typer) -> None:
     def resolution(
         data: Path = typer.Option(..., "--data", help="prepared canonical dataset folder"),
         test_from: str | None = typer.Option(None, "--test-from", help="first test day (YYYY-MM-DD); time split"),
-        split: str = typer.Option("time", "--split", help="time (needs --test-from) | last-order (leave each "
-                                  "customer's last order out: Instacart)"),
+        split: str = typer.Option("time", "--split", help="time (needs --test-from; history frozen there) | online "
+                                  "(needs --test-from; frozen model, features as of each query's day, as served) | "
+                                  "last-order (leave each customer's last order out: Instacart)"),
         test_end: str | None = typer.Option(None, "--test-end", help="end of the test period (default: data end)"),
         json_out: Path | None = typer.Option(None, "--json", help="write the metrics here"),
         model: Path | None = typer.Option(None, "--model", help="a trained ranker folder (default: train one)"),
@@ -89,9 +90,9 @@ def register(app: typer.Typer, evaluate: typer.Typer) -> None:
 
         console = Console()
         torch.set_num_threads(max(1, min(2, torch.get_num_threads())))
-        if split not in ("time", "last-order"):
-            raise typer.BadParameter(f"{split!r} is not one of time, last-order", param_hint="--split")
-        if split == "time" and not test_from:
+        if split not in ("time", "online", "last-order"):
+            raise typer.BadParameter(f"{split!r} is not one of time, online, last-order", param_hint="--split")
+        if split in ("time", "online") and not test_from:
             raise typer.BadParameter("the time split needs --test-from YYYY-MM-DD", param_hint="--test-from")
         start = _day(test_from, "--test-from") if test_from else 0.0
         end = _day(test_end, "--test-end") if test_end else None
@@ -102,7 +103,13 @@ def register(app: typer.Typer, evaluate: typer.Typer) -> None:
                 ranker_model = Ranker.load(model)
             except (FileNotFoundError, OSError, ValueError) as exc:
                 raise typer.BadParameter(f"cannot load a ranker from {model}: {exc}", param_hint="--model") from None
-        if split == "time":
+        if split == "online":
+            from voicecart.evaluation.online import evaluate_resolution_online
+
+            report = evaluate_resolution_online(purchases, start, end, ranker=ranker_model,
+                                                config=RankerConfig(epochs=epochs, drop_features=[]), n_boot=boot,
+                                                log=console.print)
+        elif split == "time":
             report = evaluate_resolution(purchases, start, end, ranker=ranker_model, months=months,
                                          config=RankerConfig(epochs=epochs), n_boot=boot, tifu=tifu, log=console.print)
         else:
@@ -110,7 +117,8 @@ def register(app: typer.Typer, evaluate: typer.Typer) -> None:
 
             report = evaluate_last_order(purchases, ranker=ranker_model, config=RankerConfig(epochs=epochs),
                                          n_boot=boot, tifu=tifu, log=console.print)
-        where = f"test from {test_from}" if split == "time" else "last order of each customer"
+        where = {"time": f"test from {test_from}", "online": f"test from {test_from}, features as of each day"}.get(
+            split, "last order of each customer")
         table = Table(title=f"resolution on {data.name}, {where} ({report.info['queries']:,} queries)")
         for col in ("method", "HR@1 [95% CI]", "HR@5", "MRR", "NDCG@5", "HR@1 with cat. history", "HR@1 without"):
             table.add_column(col)
