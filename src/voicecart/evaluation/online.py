@@ -13,6 +13,7 @@ cuts, so its training matches how it is served.
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 from typing import Callable
 
 import numpy as np
@@ -66,23 +67,27 @@ def train_weekly(purchases: Purchases, test_from: float, *, days: int = 56, step
     return train_ranker(ts, config, log=log)
 
 
-def evaluate_resolution_online(purchases: Purchases, test_from: float, test_end: float | None = None, *,
-                               ranker: Ranker | None = None, train: bool = True,
-                               config: RankerConfig | None = None, n_boot: int = 300,
-                               log: Callable[[str], None] = print) -> ResolutionReport:
-    """Every baseline and the ranker on the issue's queries, each scored as of its query's day."""
-    t0 = time.perf_counter()
+@dataclass
+class OnlineWindow:
+    """The test queries with every candidate row featurized as of its query's day, and the baselines."""
+
+    queries: QueryLists
+    features: np.ndarray  # [R, F] float32
+    baselines: dict[str, np.ndarray]  # name -> [R] scores
+    has_history: np.ndarray  # [L] bool: the customer bought in the category before the query's day
+    frozen: Snapshot  # the catalogue at test_from (candidates come from it)
+
+
+def online_window(purchases: Purchases, test_from: float, test_end: float | None = None, *,
+                  use_embedding: bool = False, log: Callable[[str], None] = print) -> OnlineWindow:
+    """Queries of [test_from, test_end) — candidates as of ``test_from`` — scored as of each query's day."""
     test_end = float(purchases.day.max()) + 1 if test_end is None else test_end
-    if ranker is None and train:
-        ranker = train_weekly(purchases, test_from, config=config, log=log)
-    train_s = time.perf_counter() - t0
     frozen = snapshot(purchases, test_from)
     q = category_queries(purchases, frozen.catalog, frozen.history, frozen.aggregates, test_from, test_end)
-    names = ["random", "popularity", "recent_popularity", "most_bought_else_popularity",
-             "most_bought_else_recent_popularity"] + (["ranker"] if ranker is not None else [])
-    scores = {name: np.zeros(len(q.product)) for name in names}
+    names = ["popularity", "recent_popularity", "most_bought_else_popularity", "most_bought_else_recent_popularity"]
+    baselines = {"random": random_scores(q)} | {name: np.zeros(len(q.product)) for name in names}
+    features: np.ndarray | None = None
     has_history = np.zeros(len(q), dtype=bool)
-    scores["random"] = random_scores(q)
     day_of = np.floor(q.day)
     for day in np.unique(day_of):
         lists = np.flatnonzero(day_of == day)
@@ -91,17 +96,37 @@ def evaluate_resolution_online(purchases: Purchases, test_from: float, test_end:
         snap = snapshot(purchases, float(day))
         cat_count, _ = snap.aggregates.category(qd.customer, qd.category)
         has_history[lists] = cat_count > 0
-        scores["popularity"][rows] = popularity_scores(qd, snap.catalog)
-        scores["recent_popularity"][rows] = recent_popularity_scores(qd, snap.catalog)
-        scores["most_bought_else_popularity"][rows] = most_bought_scores(qd, snap.catalog, snap.history)
-        scores["most_bought_else_recent_popularity"][rows] = most_bought_else_recent_scores(qd, snap.catalog,
-                                                                                           snap.history)
-        if ranker is not None:
-            feats = list_features(qd, snap.catalog, snap.history, snap.aggregates,
-                                  use_embedding=ranker.config.use_embedding)
-            scores["ranker"][rows] = score_rows(ranker, feats, qd.offsets)
+        baselines["popularity"][rows] = popularity_scores(qd, snap.catalog)
+        baselines["recent_popularity"][rows] = recent_popularity_scores(qd, snap.catalog)
+        baselines["most_bought_else_popularity"][rows] = most_bought_scores(qd, snap.catalog, snap.history)
+        baselines["most_bought_else_recent_popularity"][rows] = most_bought_else_recent_scores(
+            qd, snap.catalog, snap.history)
+        feats = list_features(qd, snap.catalog, snap.history, snap.aggregates, use_embedding=use_embedding)
+        if features is None:
+            features = np.zeros((len(q.product), feats.shape[1]), dtype=np.float32)
+        features[rows] = feats
         log(f"day {day:.0f}: {len(lists)} queries")
-    groups = {"with_category_history": has_history, "without_category_history": ~has_history}
+    if features is None:
+        features = np.zeros((0, 0), dtype=np.float32)
+    return OnlineWindow(q, features, baselines, has_history, frozen)
+
+
+def evaluate_resolution_online(purchases: Purchases, test_from: float, test_end: float | None = None, *,
+                               ranker: Ranker | None = None, train: bool = True,
+                               config: RankerConfig | None = None, n_boot: int = 300,
+                               log: Callable[[str], None] = print) -> ResolutionReport:
+    """Every baseline and the ranker on the issue's queries, each scored as of its query's day."""
+    t0 = time.perf_counter()
+    if ranker is None and train:
+        ranker = train_weekly(purchases, test_from, config=config, log=log)
+    train_s = time.perf_counter() - t0
+    window = online_window(purchases, test_from, test_end,
+                           use_embedding=bool(ranker is not None and ranker.config.use_embedding), log=log)
+    q = window.queries
+    scores = dict(window.baselines)
+    if ranker is not None:
+        scores["ranker"] = score_rows(ranker, window.features, q.offsets)
+    groups = {"with_category_history": window.has_history, "without_category_history": ~window.has_history}
     report = ResolutionReport()
     for name, s in scores.items():
         report.methods[name] = summarize(truth_ranks(s, q.label, q.offsets), groups, n_boot=n_boot)
@@ -109,9 +134,9 @@ def evaluate_resolution_online(purchases: Purchases, test_from: float, test_end:
     report.info = {"protocol": "online: frozen model, features as of each query's day", "queries": len(q),
                    "candidate_rows": int(len(q.product)), "recent_days": RECENT_DAYS,
                    "median_candidates": float(np.median(np.diff(q.offsets))) if len(q) else 0.0,
-                   "test_from_day": test_from, "test_end_day": test_end, "train_seconds": train_s,
+                   "test_from_day": test_from, "train_seconds": train_s,
                    "total_seconds": time.perf_counter() - t0}
     return report
 
 
-__all__ = ["evaluate_resolution_online", "train_weekly", "snapshot"]
+__all__ = ["OnlineWindow", "evaluate_resolution_online", "online_window", "snapshot", "train_weekly"]
