@@ -146,19 +146,23 @@ def train_challenger(dataset: str | Path, model_out: str | Path, *, test_from: s
                      embeddings_path: str | Path | None = None, epochs: int = 6, hidden: str = "64,32",
                      lr: float = 3e-3, seed: int = 0, months: int = 2, max_lists_per_month: int | None = None,
                      log=print) -> dict:  # noqa: ANN001
-    """Train the ranker on the months before ``test_from`` (ranking's protocol) and save it."""
-    from voicecart.evaluation.resolution import train_on_months
+    """Train the ranker on the weeks before ``test_from`` and save it.
+
+    Examples are featurized as of weekly cuts with every feature kept (recent popularity included),
+    as the online evaluation scores them: features as of the request's day (evaluation.online).
+    """
+    from voicecart.evaluation.online import train_weekly
     from voicecart.ranking import Purchases, RankerConfig, to_day
 
     widths = tuple(int(w) for w in str(hidden).split(",") if w.strip())
     if not widths or min(widths) < 1:
         raise ValueError(f"hidden must be comma-separated layer widths like '64,32', got {hidden!r}")
     purchases = Purchases.from_dataset(Path(dataset))
-    config = RankerConfig(hidden=widths, epochs=epochs, lr=lr, seed=seed,
+    config = RankerConfig(hidden=widths, epochs=epochs, lr=lr, seed=seed, drop_features=[],
                           use_embedding=embeddings_path is not None)
     t0 = time.perf_counter()
-    ranker = train_on_months(purchases, to_day(_utc(test_from)), months=months, config=config,
-                             max_lists_per_month=max_lists_per_month, log=log)
+    del max_lists_per_month  # weekly cuts keep each training slice small
+    ranker = train_weekly(purchases, to_day(_utc(test_from)), days=months * 28, config=config, log=log)
     ranker.save(Path(model_out))
     return {"train_seconds": round(time.perf_counter() - t0, 1), "epochs": epochs, "hidden": hidden, "lr": lr,
             "n_features": ranker.config.n_features}
@@ -166,24 +170,38 @@ def train_challenger(dataset: str | Path, model_out: str | Path, *, test_from: s
 
 # -- shared: the evaluation window ------------------------------------------------------------
 class _Window:
-    """Queries of [test_from, end) with candidate features as of test_from (ranking's protocol)."""
+    """Queries of [test_from, end), candidates as of test_from.
 
-    def __init__(self, dataset: str | Path, test_from: str, use_embedding: bool = False) -> None:
-        from voicecart.evaluation.resolution import Snapshot
+    ``online=True`` (evaluation on update) featurizes each query as of its own day and scores the
+    baselines the same way (evaluation.online); otherwise features are as of test_from, which is
+    enough for export checks that only need realistic inputs.
+    """
+
+    def __init__(self, dataset: str | Path, test_from: str, use_embedding: bool = False, online: bool = False) -> None:
+        from voicecart.evaluation.online import online_window, snapshot
         from voicecart.ranking import Purchases, to_day
         from voicecart.ranking.train import category_queries, list_features
 
         self.purchases = Purchases.from_dataset(Path(dataset))
         self.test_day = to_day(_utc(test_from))
-        self.snap = Snapshot.build(self.purchases, self.test_day)
-        end = float(self.purchases.day.max()) + 1
-        self.queries = category_queries(self.purchases, self.snap.catalog, self.snap.history, self.snap.aggregates,
-                                        self.test_day, end)
+        self.baselines: dict[str, np.ndarray] = {}
+        if online:
+            w = online_window(self.purchases, self.test_day, use_embedding=use_embedding, log=lambda _: None)
+            self.snap, self.queries, self.features = w.frozen, w.queries, w.features
+            self.baselines, self.has_history = w.baselines, w.has_history
+        else:
+            self.snap = snapshot(self.purchases, self.test_day)
+            end = float(self.purchases.day.max()) + 1
+            self.queries = category_queries(self.purchases, self.snap.catalog, self.snap.history,
+                                            self.snap.aggregates, self.test_day, end)
+            self.has_history = self.queries.has_category_history
         if len(self.queries) == 0:
             raise DataError(f"no evaluation queries from {test_from} in {dataset}: the window after the cut-off "
                             "has no purchases in categories with 2+ known products", file=str(dataset))
-        self.features = list_features(self.queries, self.snap.catalog, self.snap.history, self.snap.aggregates,
-                                      use_embedding=use_embedding).astype(np.float32)
+        if not online:
+            self.features = list_features(self.queries, self.snap.catalog, self.snap.history, self.snap.aggregates,
+                                          use_embedding=use_embedding)
+        self.features = self.features.astype(np.float32)
 
     def requests(self, n: int, seed: int = 0) -> list[dict[str, np.ndarray]]:
         """``n`` held-out single requests {"features": [1, candidates, F]}, sizes spread out."""
@@ -263,7 +281,10 @@ def export_challenger(model_dir: str | Path, dataset: str | Path, bundle_out: st
     from voicecart.ranking import Catalog
 
     # serving answers from the freshest catalogue: the whole window (model/catalog.pkl, read by serving)
-    serving_catalog = Catalog.build(window.purchases, float(window.purchases.day.max()) + 1)
+    # with the same recent-popularity window the ranker was trained with
+    from voicecart.evaluation.online import RECENT_DAYS
+
+    serving_catalog = Catalog.build(window.purchases, float(window.purchases.day.max()) + 1, recent_days=RECENT_DAYS)
 
     def save_weights(directory: Path) -> None:
         ranker.save(directory)
@@ -286,12 +307,12 @@ def _scorecard(name: str, window: _Window, scores: np.ndarray, latency: float | 
     first = np.concatenate([[0], np.cumsum(sizes)[:-1]])
     best[sizes > 0] = order[first[sizes > 0]]
     top1 = q.product[best[sizes > 0]]
-    return Scorecard(name=name, ranks=ranks, no_history=~q.has_category_history,
+    return Scorecard(name=name, ranks=ranks, no_history=~window.has_history,
                      coverage=catalogue_coverage(top1, q.product), latency_p99_ms=latency, is_baseline=baseline)
 
 
 def _table(cards: list[Scorecard], window: _Window, n_boot: int, seed: int) -> tuple[str, dict]:
-    groups = {"no_history": window.queries.has_category_history == False}  # noqa: E712
+    groups = {"no_history": ~window.has_history}
     rows = ["| contender | HR@1 | HR@5 | MRR | NDCG@5 | HR@1 no history | coverage@1 | latency p99 (ms) |",
             "|---|---|---|---|---|---|---|---|"]
     summary: dict = {}
@@ -314,11 +335,11 @@ def evaluate_update(dataset: str | Path, bundle_dir: str | Path, registry_uri: s
     The champion must open cleanly and share the challenger's feature schema, else this raises
     (:class:`~voicecart.registry.BundleError` / ``IncompatibleBundleError``) and the run stops here.
     """
-    from voicecart.ranking.baselines import most_bought_scores, popularity_scores, random_scores, tifu_knn_scores
+    from voicecart.ranking.baselines import tifu_knn_scores
 
     challenger = open_bundle(bundle_dir)
     meta = challenger.metadata
-    window = _Window(dataset, test_from, use_embedding=bool(meta.extra.get("use_embedding", False)))
+    window = _Window(dataset, test_from, use_embedding=bool(meta.extra.get("use_embedding", False)), online=True)
     registry = Registry(registry_uri, name=MODEL_NAME)
     champion_version = registry.champion()
     champion = (registry.load(champion_version, expected_feature_schema_hash=meta.feature_schema_hash)
@@ -338,14 +359,10 @@ def evaluate_update(dataset: str | Path, bundle_dir: str | Path, registry_uri: s
         cards.append(champ_card)
     else:
         snap = window.snap
-        baselines = [
-            _scorecard("baseline:random", window, random_scores(q), None, True),
-            _scorecard("baseline:popularity", window, popularity_scores(q, snap.catalog), None, True),
-            _scorecard("baseline:most_bought_else_popularity", window,
-                       most_bought_scores(q, snap.catalog, snap.history), None, True),
-            _scorecard("baseline:tifu_knn", window, tifu_knn_scores(q, snap.catalog, window.purchases,
-                                                                     window.test_day), None, True),
-        ]
+        baselines = [_scorecard(f"baseline:{name}", window, scores, None, True)
+                     for name, scores in window.baselines.items()]
+        baselines.append(_scorecard("baseline:tifu_knn", window, tifu_knn_scores(q, snap.catalog, window.purchases,
+                                                                                 window.test_day), None, True))
         cards.extend(baselines)
         champ_card = strongest_baseline(baselines)
     config = (gate or GateConfig()).model_copy(update={"margin": margin, "seed": seed})
