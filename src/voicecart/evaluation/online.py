@@ -19,13 +19,13 @@ from typing import Callable
 import numpy as np
 
 from voicecart.evaluation.metrics import summarize, truth_ranks
-from voicecart.evaluation.resolution import ResolutionReport, Snapshot, _concat_offsets
+from voicecart.evaluation.resolution import ResolutionReport, Snapshot, train_on_cuts
 from voicecart.ranking.baselines import most_bought_scores, popularity_scores, random_scores
 from voicecart.ranking.catalog import Catalog
 from voicecart.ranking.features import CustomerAggregates
 from voicecart.ranking.history import History, Purchases
 from voicecart.ranking.model import Ranker, RankerConfig
-from voicecart.ranking.train import QueryLists, TrainingSet, category_queries, list_features, score_rows, train_ranker
+from voicecart.ranking.train import QueryLists, category_queries, list_features, score_rows
 
 RECENT_DAYS = 7.0
 """Window of the "recent popularity" signal (the feature store's 7-day popularity)."""
@@ -53,18 +53,9 @@ def train_weekly(purchases: Purchases, test_from: float, *, days: int = 56, step
                  config: RankerConfig | None = None, max_candidates: int = 48,
                  log: Callable[[str], None] = print) -> Ranker:
     """Ranker trained on the ``days`` before ``test_from``, examples featurized as of weekly cuts."""
-    config = config or RankerConfig(drop_features=[])
-    parts = []
     cuts = [test_from - step_days * k for k in range(days // step_days, 0, -1)]
-    for i, cut in enumerate(cuts):
-        snap = snapshot(purchases, cut)
-        q = category_queries(purchases, snap.catalog, snap.history, snap.aggregates, cut, cut + step_days)
-        feats = list_features(q, snap.catalog, snap.history, snap.aggregates, use_embedding=config.use_embedding)
-        parts.append(TrainingSet.from_lists(q, feats, max_candidates=max_candidates, seed=config.seed + i))
-        log(f"examples as of day {cut:.0f}: {len(parts[-1])} lists")
-    ts = TrainingSet(np.concatenate([p.features for p in parts]), np.concatenate([p.label for p in parts]),
-                     _concat_offsets([p.offsets for p in parts]), np.concatenate([p.weight for p in parts]))
-    return train_ranker(ts, config, log=log)
+    return train_on_cuts(purchases, cuts, test_from, snapshot, config=config or RankerConfig(drop_features=[]),
+                         max_candidates=max_candidates, log=log)
 
 
 @dataclass

@@ -75,13 +75,23 @@ def train_on_months(purchases: Purchases, test_from: float, *, months: int = 2, 
         cuts = [test_from - window_days * k for k in range(n, 0, -1)]
     else:
         cuts = month_starts(float(purchases.day.min()), test_from, months)
+    return train_on_cuts(purchases, cuts, test_from, Snapshot.build, config=config, max_candidates=max_candidates,
+                         max_lists_per_cut=max_lists_per_month, log=log)
+
+
+def train_on_cuts(purchases: Purchases, cuts: list[float], test_from: float,
+                  snapshot: Callable[[Purchases, float], Snapshot], *, config: RankerConfig,
+                  max_candidates: int = 48, max_lists_per_cut: int | None = None,
+                  log: Callable[[str], None] = print) -> Ranker:
+    """Ranker trained on the purchases between consecutive cuts (the last up to ``test_from``),
+    each period featurized by ``snapshot(purchases, cut)``: point in time, no leakage."""
     parts = []
     for i, cut in enumerate(cuts):
         end = cuts[i + 1] if i + 1 < len(cuts) else test_from
-        snap = Snapshot.build(purchases, cut)
+        snap = snapshot(purchases, cut)
         q = category_queries(purchases, snap.catalog, snap.history, snap.aggregates, cut, end)
-        if max_lists_per_month and len(q) > max_lists_per_month:
-            q = q.take(np.random.default_rng(config.seed + i).choice(len(q), max_lists_per_month, replace=False))
+        if max_lists_per_cut and len(q) > max_lists_per_cut:
+            q = q.take(np.random.default_rng(config.seed + i).choice(len(q), max_lists_per_cut, replace=False))
         feats = list_features(q, snap.catalog, snap.history, snap.aggregates, use_embedding=config.use_embedding)
         parts.append(TrainingSet.from_lists(q, feats, max_candidates=max_candidates, seed=config.seed + i))
         log(f"examples as of day {cut:.0f}: {len(parts[-1])} lists")
