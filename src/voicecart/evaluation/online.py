@@ -18,8 +18,7 @@ from typing import Callable
 
 import numpy as np
 
-from voicecart.evaluation.metrics import summarize, truth_ranks
-from voicecart.evaluation.resolution import ResolutionReport, Snapshot, train_on_cuts
+from voicecart.evaluation.resolution import ResolutionReport, Snapshot, summarize_methods, train_on_cuts
 from voicecart.ranking.baselines import most_bought_scores, popularity_scores, random_scores
 from voicecart.ranking.catalog import Catalog
 from voicecart.ranking.features import CustomerAggregates
@@ -117,17 +116,9 @@ def evaluate_resolution_online(purchases: Purchases, test_from: float, test_end:
     scores = dict(window.baselines)
     if ranker is not None:
         scores["ranker"] = score_rows(ranker, window.features, q.offsets)
-    groups = {"with_category_history": window.has_history, "without_category_history": ~window.has_history}
-    report = ResolutionReport()
-    for name, s in scores.items():
-        report.methods[name] = summarize(truth_ranks(s, q.label, q.offsets), groups, n_boot=n_boot)
-        log(f"{name}: HR@1 {report.methods[name]['all']['hr@1']['value']:.4f}")
-    report.info = {"protocol": "online: frozen model, features as of each query's day", "queries": len(q),
-                   "candidate_rows": int(len(q.product)), "recent_days": RECENT_DAYS,
-                   "median_candidates": float(np.median(np.diff(q.offsets))) if len(q) else 0.0,
-                   "test_from_day": test_from, "train_seconds": train_s,
-                   "total_seconds": time.perf_counter() - t0}
-    return report
+    return summarize_methods(scores, q, window.has_history, n_boot=n_boot, log=log,
+                             protocol="online: frozen model, features as of each query's day",
+                             recent_days=RECENT_DAYS, test_from_day=test_from, train_seconds=train_s, started=t0)
 
 
 __all__ = ["OnlineWindow", "evaluate_resolution_online", "online_window", "snapshot", "train_weekly"]

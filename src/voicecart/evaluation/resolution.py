@@ -120,28 +120,41 @@ def evaluate_resolution(purchases: Purchases, test_from: float, test_end: float 
     train_s = time.perf_counter() - t0
     snap = Snapshot.build(purchases, test_from)
     q = category_queries(purchases, snap.catalog, snap.history, snap.aggregates, test_from, test_end)
-    groups = {"with_category_history": q.has_category_history, "without_category_history": ~q.has_category_history}
+    scores = frozen_scores(q, snap, purchases if tifu else None, ranker)
+    return summarize_methods(scores, q, q.has_category_history, n_boot=n_boot, log=log, test_from_day=test_from,
+                             test_end_day=test_end, train_seconds=train_s, started=t0)
+
+
+def frozen_scores(q: QueryLists, snap: Snapshot, tifu_purchases: Purchases | None,
+                  ranker: Ranker | None) -> dict[str, np.ndarray]:
+    """Every baseline (TIFU-KNN when given its purchases) and the ranker, all as of ``snap``."""
     scores: dict[str, np.ndarray] = {
         "random": random_scores(q),
         "popularity": popularity_scores(q, snap.catalog),
         "most_bought_else_popularity": most_bought_scores(q, snap.catalog, snap.history),
     }
-    if tifu:
-        scores["tifu_knn"] = tifu_knn_scores(q, snap.catalog, purchases, test_from)
+    if tifu_purchases is not None:
+        scores["tifu_knn"] = tifu_knn_scores(q, snap.catalog, tifu_purchases, snap.as_of)
     if ranker is not None:
-        feats = list_features(q, snap.catalog, snap.history, snap.aggregates,
-                              use_embedding=ranker.config.use_embedding)
+        feats = list_features(q, snap.catalog, snap.history, snap.aggregates, use_embedding=ranker.config.use_embedding)
         scores["ranker"] = score_rows(ranker, feats, q.offsets)
+    return scores
+
+
+def summarize_methods(scores: dict[str, np.ndarray], q: QueryLists, has_history: np.ndarray, *, n_boot: int,
+                      log: Callable[[str], None], started: float, **info: object) -> ResolutionReport:
+    """Metrics with CIs for each method, overall and split by category history, plus run info."""
+    groups = {"with_category_history": has_history, "without_category_history": ~has_history}
     report = ResolutionReport()
     for name, s in scores.items():
-        ranks = truth_ranks(s, q.label, q.offsets)
-        report.methods[name] = summarize(ranks, groups, n_boot=n_boot)
+        report.methods[name] = summarize(truth_ranks(s, q.label, q.offsets), groups, n_boot=n_boot)
         log(f"{name}: HR@1 {report.methods[name]['all']['hr@1']['value']:.4f}")
+    empty = len(q) == 0
     report.info = {"queries": len(q), "candidate_rows": int(len(q.product)),
-                   "median_candidates": float(np.median(np.diff(q.offsets))) if len(q) else 0.0,
-                   "truth_in_candidates": float((np.bincount(q.row_list, weights=q.label, minlength=len(q)) > 0).mean()) if len(q) else 0.0,
-                   "test_from_day": test_from, "test_end_day": test_end, "train_seconds": train_s,
-                   "total_seconds": time.perf_counter() - t0}
+                   "median_candidates": 0.0 if empty else float(np.median(np.diff(q.offsets))),
+                   "truth_in_candidates": 0.0 if empty else float(
+                       (np.bincount(q.row_list, weights=q.label, minlength=len(q)) > 0).mean()),
+                   **info, "total_seconds": time.perf_counter() - started}
     return report
 
 
@@ -169,23 +182,6 @@ def evaluate_last_order(purchases: Purchases, *, ranker: Ranker | None = None, t
         ranker = train_ranker(TrainingSet.from_lists(tq, feats, max_candidates=max_candidates, seed=config.seed),
                               config, log=log)
     train_s = time.perf_counter() - t0
-    groups = {"with_category_history": q.has_category_history, "without_category_history": ~q.has_category_history}
-    scores: dict[str, np.ndarray] = {
-        "random": random_scores(q),
-        "popularity": popularity_scores(q, snap.catalog),
-        "most_bought_else_popularity": most_bought_scores(q, snap.catalog, snap.history),
-    }
-    if tifu:
-        scores["tifu_knn"] = tifu_knn_scores(q, snap.catalog, history_part, snap.as_of)
-    if ranker is not None:
-        feats = list_features(q, snap.catalog, snap.history, snap.aggregates, use_embedding=ranker.config.use_embedding)
-        scores["ranker"] = score_rows(ranker, feats, q.offsets)
-    report = ResolutionReport()
-    for name, s in scores.items():
-        report.methods[name] = summarize(truth_ranks(s, q.label, q.offsets), groups, n_boot=n_boot)
-        log(f"{name}: HR@1 {report.methods[name]['all']['hr@1']['value']:.4f}")
-    report.info = {"split": "last-order", "queries": len(q), "candidate_rows": int(len(q.product)),
-                   "median_candidates": float(np.median(np.diff(q.offsets))) if len(q) else 0.0,
-                   "truth_in_candidates": float((np.bincount(q.row_list, weights=q.label, minlength=len(q)) > 0).mean()) if len(q) else 0.0,
-                   "train_seconds": train_s, "total_seconds": time.perf_counter() - t0}
-    return report
+    scores = frozen_scores(q, snap, history_part if tifu else None, ranker)
+    return summarize_methods(scores, q, q.has_category_history, n_boot=n_boot, log=log, split="last-order",
+                             train_seconds=train_s, started=t0)
