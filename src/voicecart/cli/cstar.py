@@ -218,10 +218,10 @@ def resolution_with_embedding(data: Path, checkpoint: Path, test_from: datetime,
 
     from voicecart.data import connect
     from voicecart.evaluation.metrics import summarize, truth_ranks
-    from voicecart.evaluation.resolution import Snapshot, month_starts
+    from voicecart.evaluation.resolution import Snapshot, month_starts, train_on_cuts
     from voicecart.ranking import Purchases, RankerConfig
     from voicecart.ranking.history import to_day
-    from voicecart.ranking.train import TrainingSet, category_queries, list_features, score_rows, train_ranker
+    from voicecart.ranking.train import category_queries, list_features, score_rows
     from voicecart.trajectory import as_day, buyer_centroids, embed_events, load_encoder, load_events
     from voicecart.trajectory.tasks import bootstrap
 
@@ -252,25 +252,20 @@ def resolution_with_embedding(data: Path, checkpoint: Path, test_from: datetime,
         raise ValueError(f"item resolution trains on whole months before --test-from {test_from:%Y-%m-%d} and the "
                          "data has none (it needs a first-of-month cut at least 28 days after the first order); "
                          "use a later --test-from or --no-resolution")
-    train_parts = []
-    for i, cut in enumerate(cuts):
-        end = cuts[i + 1] if i + 1 < len(cuts) else start
-        snap = snapshot(cut)
-        q = category_queries(purchases, snap.catalog, snap.history, snap.aggregates, cut, end)
-        train_parts.append((q, snap))
-        log(f"resolution training lists as of day {cut:.0f}: {len(q):,}")
-    test = snapshot(start)
+    snapshots: dict[float, Snapshot] = {}  # embedding a window is the costly part: once per cut
+
+    def cached(_: Purchases, day: float) -> Snapshot:
+        if day not in snapshots:
+            snapshots[day] = snapshot(day)
+        return snapshots[day]
+
+    test = cached(purchases, start)
     tq = category_queries(purchases, test.catalog, test.history, test.aggregates, start, float(purchases.day.max()) + 1)
     hits, out = {}, {"queries": int(len(tq))}
     for use in (False, True):
         name = "with_embedding" if use else "without_embedding"
-        parts = [TrainingSet.from_lists(q, list_features(q, s.catalog, s.history, s.aggregates, use_embedding=use),
-                                        seed=i) for i, (q, s) in enumerate(train_parts)]
-        ts = TrainingSet(np.concatenate([p.features for p in parts]), np.concatenate([p.label for p in parts]),
-                         np.concatenate([[0]] + [p.offsets[1:] + sum(int(x.offsets[-1]) for x in parts[:k])
-                                                 for k, p in enumerate(parts)]).astype(np.int64),
-                         np.concatenate([p.weight for p in parts]))
-        ranker = train_ranker(ts, RankerConfig(epochs=epochs, use_embedding=use), log=log)
+        ranker = train_on_cuts(purchases, cuts, start, cached, config=RankerConfig(epochs=epochs, use_embedding=use),
+                               log=log)
         feats = list_features(tq, test.catalog, test.history, test.aggregates, use_embedding=use)
         ranks = truth_ranks(score_rows(ranker, feats, tq.offsets), tq.label, tq.offsets)
         hits[name] = (ranks == 1).astype(float)
