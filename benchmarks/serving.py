@@ -20,13 +20,12 @@ import argparse
 import asyncio
 import contextlib
 import gc
-import io
 import sqlite3
 import sys
 import tempfile
 import time
 from dataclasses import replace
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
 from pathlib import Path
 
 import numpy as np
@@ -110,8 +109,7 @@ def prepare(root: Path, customers: int) -> dict:
     from voicecart.config import FeatureSettings
     from voicecart.data.store import write_dataset
     from voicecart.data.synthetic import SyntheticConfig, generate
-    from voicecart.features.build import build_features
-    from voicecart.features.store import apply, materialize, offline_dir
+    from voicecart.features.store import publish
     from voicecart.serving.bundle import build_bundle_from_dataset, load_serving_model
     from voicecart.serving.profiles import profiles_from_dataset
 
@@ -120,10 +118,7 @@ def prepare(root: Path, customers: int) -> dict:
     bundle = build_bundle_from_dataset(root / "data", root / "bundle", epochs=2)
     as_of = datetime.fromtimestamp(load_serving_model(bundle).now * 86_400, tz=timezone.utc)
     settings = FeatureSettings(store_dir=root / "store")
-    build_features(root / "data", offline_dir(settings), as_of)
-    with contextlib.redirect_stdout(io.StringIO()):
-        apply(settings)
-        materialize(settings, as_of - timedelta(days=3650), as_of + timedelta(seconds=1))
+    publish(root / "data", settings, as_of)
     # the naive path's tables: one row per customer, one per (customer, product)
     profiles = profiles_from_dataset(root / "data", as_of)._profiles
     db = root / "naive.sqlite"

@@ -4,11 +4,9 @@ a store that is down answered by popularity."""
 
 from __future__ import annotations
 
-import contextlib
-import io
 import sqlite3
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
 from pathlib import Path
 
 import httpx
@@ -27,8 +25,7 @@ PREDICT = "/v1/models/voicecart:predict"
 
 @pytest.fixture(scope="module")
 def world(tmp_path_factory: pytest.TempPathFactory) -> dict:
-    from voicecart.features.build import build_features
-    from voicecart.features.store import apply, materialize, offline_dir
+    from voicecart.features.store import publish
 
     root = tmp_path_factory.mktemp("feast")
     tables, _ = generate(SyntheticConfig(n_customers=200, seed=11))
@@ -36,10 +33,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> dict:
     bundle = build_bundle_from_dataset(root / "data", root / "bundle", epochs=1)
     as_of = datetime.fromtimestamp(load_serving_model(bundle).now * 86_400, tz=timezone.utc)
     settings = FeatureSettings(store_dir=root / "store")
-    build_features(root / "data", offline_dir(settings), as_of)
-    with contextlib.redirect_stdout(io.StringIO()):
-        apply(settings)
-        materialize(settings, as_of - timedelta(days=3650), as_of + timedelta(seconds=1))
+    publish(root / "data", settings, as_of)
     customer = str(tables.customers.column("customer_id")[3])
     return {"root": root, "bundle": bundle, "settings": settings, "customer": customer,
             "env": {"VOICECART_FEATURES__STORE_DIR": str(settings.store_dir)}}

@@ -13,10 +13,12 @@ Each can be chosen independently (e.g. parquet offline + Redis online, as the in
 
 from __future__ import annotations
 
+import contextlib
+import io
 import shutil
 import socket
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -242,6 +244,17 @@ def materialize(settings: FeatureSettings, start: datetime, end: datetime,
             raise FeatureStoreUnavailable(f"online store unreachable during materialize: {exc}") from None
         raise
     return _rows_in_window(settings, views, start, end)
+
+
+def publish(data_dir: str | Path, settings: FeatureSettings, as_of: datetime) -> dict[str, int]:
+    """From a prepared dataset to servable profiles: build the feature tables as of ``as_of``,
+    register the definitions and materialize everything up to ``as_of`` (Feast's own chatter muted)."""
+    from voicecart.features.build import build_features
+
+    build_features(data_dir, offline_dir(settings), as_of)
+    with contextlib.redirect_stdout(io.StringIO()):
+        apply(settings)
+        return materialize(settings, as_of - timedelta(days=3650), as_of + timedelta(seconds=1))
 
 
 def _rows_in_window(settings: FeatureSettings, views, start: datetime, end: datetime) -> dict[str, int]:
