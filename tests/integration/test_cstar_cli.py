@@ -93,6 +93,10 @@ def test_evaluate_cstar_reports_every_task_and_recovers_planted_segments(shop):
     assert (root / "img" / "cstar_map.png").exists() and (root / "img" / "cstar_loss.png").exists()
     res = report["resolution"]  # the ranking engineer's ranker, with and without the embedding feature
     assert res["queries"] > 0
-    for key in ("with_embedding", "without_embedding"):
+    for key in ("with_embedding", "without_embedding", "with_no_pretraining"):
         assert 0.0 <= res[key]["hr@1"]["value"] <= 1.0
+    assert "hr@1_gain_over_no_pretraining" in res
+    assert 0 < comp["tune_customers"] < comp["train_customers"]  # blend weights chosen on held-out customers
+    gains = report["profiling"]["age_group"]["pretraining_gain"]
+    assert {"accuracy", "macro_f1"} <= set(gains)
     assert "Item resolution" in (root / "report.md").read_text()

@@ -15,7 +15,8 @@ def batch(B=3, T=6, seed=0, lengths=None):
     x = {"l1": torch.randint(3, SIZES[0], (B, T), generator=g), "l2": torch.randint(3, SIZES[1], (B, T), generator=g),
          "l3": torch.randint(3, SIZES[2], (B, T), generator=g), "gap": torch.randint(0, 10, (B, T), generator=g),
          "boundary": torch.randint(0, 2, (B, T), generator=g), "recency": torch.randint(0, 10, (B, T), generator=g),
-         "pos": torch.arange(T - 1, -1, -1).expand(B, T).clone()}
+         "pos": torch.arange(T - 1, -1, -1).expand(B, T).clone(), "dow": torch.randint(0, 7, (B, T), generator=g),
+         "size": torch.randint(0, 8, (B, T), generator=g)}
     lengths = lengths or [T] * B
     x["valid"] = torch.arange(T)[None, :] < torch.tensor(lengths)[:, None]
     return x
@@ -119,3 +120,33 @@ def test_transition_graph_encoder_is_a_drop_in_fine_encoder(tmp_path):
                                atol=1e-4)
     with pytest.raises(ValueError, match="fine_encoder"):
         CStarConfig(*SIZES, fine_encoder="lstm")
+
+
+def test_rhythm_is_three_distributions_over_baskets():
+    from voicecart.trajectory.model import RHYTHM_GROUPS, rhythm
+
+    # one customer, 3 baskets: Mon (2 events), Mon, Wed; gaps between baskets 7 and 2 days
+    x = {"boundary": torch.tensor([[1, 0, 1, 1, 0]]), "valid": torch.tensor([[True, True, True, True, False]]),
+         "dow": torch.tensor([[0, 0, 0, 2, 0]]), "size": torch.tensor([[1, 1, 0, 0, 0]]),
+         "gap": torch.tensor([[9, 0, 4, 3, 0]]), "pos": torch.tensor([[3, 2, 1, 0, 0]])}
+    r = rhythm(x)[0]
+    dow, size, gap = r[:7], r[7:7 + RHYTHM_GROUPS[1]], r[7 + RHYTHM_GROUPS[1]:]
+    assert torch.allclose(dow[[0, 2]], torch.tensor([2 / 3, 1 / 3])) and abs(float(dow.sum()) - 1) < 1e-6
+    assert torch.allclose(size[[0, 1]], torch.tensor([2 / 3, 1 / 3]))
+    assert torch.allclose(gap[[3, 4]], torch.tensor([0.5, 0.5])) and float(gap[9]) == 0  # the first event has no gap
+
+
+def test_next_basket_and_rhythm_losses_are_finite_and_skip_customers_without_a_target(model):
+    from voicecart.trajectory.model import next_basket_loss, rhythm, rhythm_loss
+
+    x = batch()
+    emb = model.encode(x)[0]
+    none = torch.zeros(3, SIZES[2])
+    assert float(next_basket_loss(model, emb, none)) == 0.0
+    target = none.clone()
+    target[0, 5] = 1.0
+    only_first = next_basket_loss(model, emb, target)
+    assert torch.isfinite(only_first) and float(only_first) > 0
+    assert torch.allclose(only_first, next_basket_loss(model, emb[:1], target[:1]))
+    assert torch.isfinite(rhythm_loss(model, emb, rhythm(x)))
+

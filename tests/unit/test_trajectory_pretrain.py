@@ -104,3 +104,49 @@ def test_buyer_centroids_point_at_the_customers_who_buy_a_product(shop):
     pid, cid, _ = pairs[0]
     i = list(enc.customer_ids).index(cid)
     np.testing.assert_allclose(vectors[list(products).index(pid)], emb[i] / np.linalg.norm(emb[i]), atol=1e-5)
+
+
+def test_next_basket_split_cuts_before_a_later_basket_and_targets_its_subclasses(shop):
+    from voicecart.trajectory.pretrain import next_basket_split
+
+    _, _, enc, vocab = shop
+    rows = np.flatnonzero(enc.lengths > 0)[:40]
+    ends, as_of, target = next_basket_split(enc, rows, as_day(CUT), vocab.sizes[2], np.random.default_rng(0))
+    n_baskets = [len(np.unique(enc.basket[enc.offsets[r]:enc.offsets[r + 1]])) for r in rows]
+    for i, r in enumerate(rows):
+        s, e = enc.offsets[r], enc.offsets[r + 1]
+        if n_baskets[i] < 2:  # nothing to predict: whole window, no target
+            assert ends[i] == e and target[i].sum() == 0 and as_of[i] == as_day(CUT)
+            continue
+        assert s < ends[i] < e and enc.basket[ends[i]] != enc.basket[ends[i] - 1]  # a basket starts there
+        assert as_of[i] == enc.day[ends[i]]
+        basket = enc.basket[ends[i]]
+        truth = set(enc.l3[s:e][enc.basket[s:e] == basket].tolist())
+        assert set(torch.nonzero(target[i]).squeeze(1).tolist()) == truth
+        assert abs(float(target[i].sum()) - 1.0) < 1e-6
+    assert max(n_baskets) >= 2
+
+
+def test_pretraining_teaches_the_next_basket_head(shop):
+    from voicecart.trajectory.model import CStar, next_basket_loss
+    from voicecart.trajectory.pretrain import next_basket_split, to_tensors
+    from voicecart.trajectory.trajectories import batch_arrays
+
+    _, _, enc, vocab = shop
+    torch.set_num_threads(1)
+    rows = np.flatnonzero(enc.lengths > 0)
+    ends, as_of, target = next_basket_split(enc, rows, as_day(CUT), vocab.sizes[2], np.random.default_rng(1))
+    x = to_tensors(batch_arrays(enc, rows, as_of, 32, ends=ends))
+
+    def loss(model):
+        with torch.no_grad():
+            return float(next_basket_loss(model, model.encode(x)[0], target))
+    torch.manual_seed(0)
+    before = loss(CStar(small(vocab)).eval())
+    res = pretrain(enc, vocab, as_day(CUT), small(vocab), TrainConfig(epochs=40, batch_size=32), None)
+    # the bar: the cross-entropy of predicting every basket with the subclasses' overall shares
+    has = target.sum(1) > 0
+    share = (target[has].sum(0) + 1e-3) / (target[has].sum(0) + 1e-3).sum()
+    popularity = float(-(target[has] * share.log()).sum(1).mean())
+    assert loss(res.model) < min(before, popularity)
+

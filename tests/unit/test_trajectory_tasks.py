@@ -66,3 +66,20 @@ def test_linear_probe_finds_a_separable_label():
     res = profiling(emb, labels)
     assert res["accuracy"]["value"] > 0.9 and res["nmi"]["value"] > 0.5
     assert res["majority"] < 0.5
+
+
+def test_probe_predicts_every_customer_once_and_pairs_two_embeddings():
+    from voicecart.trajectory.tasks import macro_f1, paired_statistic
+
+    rng = np.random.default_rng(2)
+    labels = np.array(["a", "b"] * 150, dtype=object)
+    signal = np.array([0, 1] * 150)[:, None] * 1.5
+    good = (rng.normal(size=(300, 4)) + signal).astype(np.float32)
+    noise = rng.normal(size=(300, 4)).astype(np.float32)
+    g, n = profiling(good, labels), profiling(noise, labels)
+    assert g["customers"] == 300 and g["folds"] == 5 and len(g["_pred"]) == 300
+    assert g["accuracy"]["value"] > 0.7 and abs(n["accuracy"]["value"] - 0.5) < 0.1
+    diff = paired_statistic(macro_f1, g["_y"], g["_pred"], n["_pred"])
+    assert diff.low > 0 and diff.value == pytest.approx(macro_f1(g["_y"], g["_pred"]) - macro_f1(g["_y"], n["_pred"]))
+    same = paired_statistic(macro_f1, g["_y"], g["_pred"], g["_pred"])
+    assert same.value == 0 and same.low == 0 == same.high

@@ -7,7 +7,8 @@ import pyarrow as pa
 import pytest
 
 from voicecart.trajectory.trajectories import (FIRST_EVENT_BUCKET, MASK, UNK, CategoryVocab, as_day, batch_arrays,
-                                               events_from_rows, first_basket_after, time_bucket)
+                                               events_from_rows, first_basket_after, size_bucket, time_bucket,
+                                               weekday)
 
 
 def rows(records):
@@ -106,3 +107,28 @@ def test_customers_without_purchases_get_an_empty_trajectory(events):
     assert list(everyone.customer_ids) == ["a", "b", "c", "d"]
     assert list(everyone.lengths) == [4, 1, 0, 0]
     assert events.including(np.array(["a"])) is events
+
+
+def test_weekday_and_basket_size_of_each_event(events):
+    assert weekday(np.array([as_day(D(2001, 1, 1)), as_day(D(2001, 1, 7))])).tolist() == [0, 6]  # Mon, Sun
+    assert size_bucket(np.array([1, 2, 3, 4, 5, 8, 9, 1000])).tolist() == [0, 1, 2, 2, 3, 3, 4, 7]
+    vocab = CategoryVocab.from_paths(events.l1, events.l2, events.l3)
+    b = batch_arrays(events.encode(vocab), np.array([0]), as_day(D(2001, 2, 1)), max_events=8)
+    assert b["dow"][0].tolist() == [0, 0, 1, 1]  # Jan 1 and Jan 30 2001 are Mondays, Jan 9 a Tuesday
+    assert b["size"][0].tolist() == [1, 1, 0, 0]  # the first basket holds two subclasses
+
+
+def test_a_window_cut_by_its_edge_keeps_the_true_basket_size(events):
+    vocab = CategoryVocab.from_paths(events.l1, events.l2, events.l3)
+    enc = events.encode(vocab)
+    b = batch_arrays(enc, np.array([0]), as_day(D(2001, 2, 1)), max_events=3)  # drops the first event
+    assert b["l3"][0, 0] == enc.l3[1] and b["size"][0, 0] == 1
+
+
+def test_ends_cut_each_trajectory_before_a_given_event(events):
+    vocab = CategoryVocab.from_paths(events.l1, events.l2, events.l3)
+    enc = events.encode(vocab)
+    b = batch_arrays(enc, np.array([0, 1]), np.array([as_day(D(2001, 1, 9)), 0.0]), max_events=8,
+                     ends=np.array([2, 5]))
+    assert b["valid"].sum(1).tolist() == [2, 1]
+    assert b["recency"][0, :2].tolist() == [time_bucket(np.array([8.0]))[0]] * 2

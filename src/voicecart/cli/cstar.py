@@ -197,7 +197,8 @@ def evaluate_cstar_cmd(
                 from rich.console import Console
 
                 report["resolution"] = resolution_with_embedding(data, runs / "cstar", test_from,
-                                                                 log=Console(stderr=True).print)
+                                                                 log=Console(stderr=True).print,
+                                                                 no_pretraining=runs / "no_pretraining")
         json_out.parent.mkdir(parents=True, exist_ok=True)
         json_out.write_text(json.dumps(report, indent=2, default=str))
         if markdown is not None:
@@ -209,11 +210,14 @@ def evaluate_cstar_cmd(
 
 
 def resolution_with_embedding(data: Path, checkpoint: Path, test_from: datetime, *, months: int = 2,
-                              epochs: int = 4, n_boot: int = 300, log=print) -> dict:
-    """Item resolution: the ranking engineer's ranker trained and tested twice on their category-query
-    protocol (``voicecart.evaluation.resolution``), with and without the C-STAR feature — the customer's
+                              epochs: int = 4, n_boot: int = 300, log=print,
+                              no_pretraining: Path | None = None) -> dict:
+    """Item resolution: the ranking engineer's ranker trained and tested on their category-query protocol
+    (``voicecart.evaluation.resolution``) without the C-STAR feature, and with it — the customer's
     embedding (``History.embedding``) dotted with each product's buyer centroid
-    (``Catalog.embedding_items``), both as of each cut. HR@1 of each and the paired difference."""
+    (``Catalog.embedding_items``), both as of each cut. ``no_pretraining``: also with the embedding of the
+    same encoder before pre-training (its checkpoint), so the pre-training's own share is measured.
+    HR@1 of each and the paired differences."""
     import numpy as np
 
     from voicecart.data import connect
@@ -225,45 +229,54 @@ def resolution_with_embedding(data: Path, checkpoint: Path, test_from: datetime,
     from voicecart.trajectory import as_day, buyer_centroids, embed_events, load_encoder, load_events
     from voicecart.trajectory.tasks import bootstrap
 
-    model, vocab, _ = load_encoder(checkpoint)
     con = connect(data)
     purchases = Purchases.from_dataset(data)
     events = load_events(con).including(purchases.customer_ids)
     start = to_day(test_from)
-
-    def snapshot(day: float) -> Snapshot:
-        snap = Snapshot.build(purchases, day)
-        cut = datetime.utcfromtimestamp(day * 86_400)
-        enc = events.window(cut, max_events=model.cfg.max_events).encode(vocab)
-        emb = embed_events(model, enc, as_day(cut))
-        row = {str(c): i for i, c in enumerate(enc.customer_ids)}
-        snap.history.embedding = emb[[row[str(c)] for c in purchases.customer_ids]]
-        products, vectors = buyer_centroids(con, enc.customer_ids, emb, cut)
-        items = np.zeros((len(purchases.product_ids), emb.shape[1]), np.float32)
-        where = {p: i for i, p in enumerate(products)}
-        for j, p in enumerate(purchases.product_ids):
-            if p in where:
-                items[j] = vectors[where[p]]
-        snap.catalog.embedding_items = items
-        return snap
-
     cuts = month_starts(float(purchases.day.min()), start, months)
     if not cuts:
         raise ValueError(f"item resolution trains on whole months before --test-from {test_from:%Y-%m-%d} and the "
                          "data has none (it needs a first-of-month cut at least 28 days after the first order); "
                          "use a later --test-from or --no-resolution")
-    snapshots: dict[float, Snapshot] = {}  # embedding a window is the costly part: once per cut
 
-    def cached(_: Purchases, day: float) -> Snapshot:
-        if day not in snapshots:
-            snapshots[day] = snapshot(day)
-        return snapshots[day]
+    def snapshots_of(model, vocab):
+        snapshots: dict[float, Snapshot] = {}  # embedding a window is the costly part: once per cut
 
-    test = cached(purchases, start)
-    tq = category_queries(purchases, test.catalog, test.history, test.aggregates, start, float(purchases.day.max()) + 1)
-    hits, out = {}, {"queries": int(len(tq))}
-    for use in (False, True):
-        name = "with_embedding" if use else "without_embedding"
+        def snapshot(day: float) -> Snapshot:
+            snap = Snapshot.build(purchases, day)
+            if model is None:
+                return snap
+            cut = datetime.utcfromtimestamp(day * 86_400)
+            enc = events.window(cut, max_events=model.cfg.max_events).encode(vocab)
+            emb = embed_events(model, enc, as_day(cut))
+            row = {str(c): i for i, c in enumerate(enc.customer_ids)}
+            snap.history.embedding = emb[[row[str(c)] for c in purchases.customer_ids]]
+            products, vectors = buyer_centroids(con, enc.customer_ids, emb, cut)
+            items = np.zeros((len(purchases.product_ids), emb.shape[1]), np.float32)
+            where = {p: i for i, p in enumerate(products)}
+            for j, p in enumerate(purchases.product_ids):
+                if p in where:
+                    items[j] = vectors[where[p]]
+            snap.catalog.embedding_items = items
+            return snap
+
+        def cached(_: Purchases, day: float) -> Snapshot:
+            if day not in snapshots:
+                snapshots[day] = snapshot(day)
+            return snapshots[day]
+        return cached
+
+    arms = {"without_embedding": (None, None), "with_embedding": load_encoder(checkpoint)[:2]}
+    if no_pretraining is not None:
+        arms["with_no_pretraining"] = load_encoder(no_pretraining)[:2]
+    hits, out = {}, {}
+    for name, (model, vocab) in arms.items():
+        use = model is not None
+        cached = snapshots_of(model, vocab)
+        test = cached(purchases, start)
+        tq = category_queries(purchases, test.catalog, test.history, test.aggregates, start,
+                              float(purchases.day.max()) + 1)
+        out["queries"] = int(len(tq))
         ranker = train_on_cuts(purchases, cuts, start, cached, config=RankerConfig(epochs=epochs, use_embedding=use),
                                log=log)
         feats = list_features(tq, test.catalog, test.history, test.aggregates, use_embedding=use)
@@ -271,6 +284,8 @@ def resolution_with_embedding(data: Path, checkpoint: Path, test_from: datetime,
         hits[name] = (ranks == 1).astype(float)
         out[name] = summarize(ranks, n_boot=n_boot)["all"]
     out["hr@1_gain"] = bootstrap(hits["with_embedding"] - hits["without_embedding"]).as_dict()
+    if "with_no_pretraining" in hits:
+        out["hr@1_gain_over_no_pretraining"] = bootstrap(hits["with_embedding"] - hits["with_no_pretraining"]).as_dict()
     return out
 
 

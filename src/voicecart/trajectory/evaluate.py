@@ -22,15 +22,17 @@ import torch
 from voicecart.trajectory.baselines import BagOfCategories, CategoryMean, TreeWassersteinSVD
 from voicecart.trajectory.embed import embed_events
 from voicecart.trajectory.model import CStar, CStarConfig
-from voicecart.trajectory.pretrain import TrainConfig, plot_losses, pretrain, to_tensors
+from voicecart.trajectory.pretrain import (CHECKPOINT, TrainConfig, plot_losses, pretrain, save_checkpoint,
+                                           to_tensors)
 from voicecart.trajectory.baselines import subclass_counts
 from voicecart.trajectory.tasks import (blend, bootstrap, completion_scores, fit_completion_head,
-                                        frequency_popularity_scores, history_matrices, neighbour_scores,
-                                        popularity_scores, profiling, ranking_metrics)
+                                        frequency_popularity_scores, history_matrices, macro_f1, neighbour_scores,
+                                        paired_statistic, popularity_scores, profiling, ranking_metrics)
 from voicecart.trajectory.trajectories import CategoryVocab, Events, as_day, batch_arrays, first_basket_after
 
 Progress = Callable[[str, int, int], None]
 ALPHAS = (0.0, 0.1, 0.2, 0.4, 0.8)
+BETAS = (0.0, 0.25, 0.5, 1.0, 2.0)
 
 
 @dataclass
@@ -43,6 +45,7 @@ class EvaluationConfig:
     ablations: bool = True
     labels: tuple[str, ...] = ("age_group", "postal_area")
     seed: int = 0
+    holdout: float = 0.2  # share of customers kept out of pre-training; the blend weights are chosen on them
     img_dir: Path | None = None  # where the 2-D map and loss curves go
 
 
@@ -68,6 +71,10 @@ def evaluate_cstar(con, cfg: EvaluationConfig, *, run_dir: Path | None = None,
     sizes = vocab.sizes
     model_cfg = replace(base, n_l1=sizes[0], n_l2=sizes[1], n_l3=sizes[2])
     enc_test = window.encode(vocab)
+    # customers the encoders never train on: the completion blend weights are chosen on their head-month
+    # baskets, so a head that memorised the pre-training window's baskets cannot pick its own weight
+    holdout = np.random.default_rng(cfg.seed).random(len(window)) < cfg.holdout
+    enc_pretrain = window.select(np.flatnonzero(~holdout)).encode(vocab)
     enc_head = events.window(head_cut, max_events=base.max_events).encode(vocab)
     day_test, day_head = as_day(cut), as_day(head_cut)
     report: dict[str, object] = {"test_from": cut.date().isoformat(), "head_from": head_cut.date().isoformat(),
@@ -87,7 +94,7 @@ def evaluate_cstar(con, cfg: EvaluationConfig, *, run_dir: Path | None = None,
         train = cfg.train if name == "cstar" or cfg.ablation_epochs is None else \
             replace(cfg.train, epochs=cfg.ablation_epochs)
         out = run_dir / name if run_dir is not None else None
-        result = pretrain(enc_test, vocab, day_test, mcfg, train, out,
+        result = pretrain(enc_pretrain, vocab, day_test, mcfg, train, out,
                           on_step=lambda s, n, _r, name=name: say(f"pre-train {name}", s, n))
         models[name] = result.model
         pretraining[name] = {"seconds": round(result.seconds, 1), "trajectories_per_s": round(result.trajectories_per_s, 1),
@@ -97,6 +104,10 @@ def evaluate_cstar(con, cfg: EvaluationConfig, *, run_dir: Path | None = None,
             plot_losses(result.history, Path(cfg.img_dir) / "cstar_loss.png")
     torch.manual_seed(cfg.seed)
     models["no_pretraining"] = CStar(model_cfg).eval()
+    if run_dir is not None:  # kept like the pre-trained runs, for the item-resolution comparison
+        (run_dir / "no_pretraining").mkdir(parents=True, exist_ok=True)
+        save_checkpoint(run_dir / "no_pretraining" / CHECKPOINT, models["no_pretraining"], vocab, None, cfg.train,
+                        {"epoch": 0, "batch": 0, "step": 0}, [])
     report["pretraining"] = pretraining
     for name, model in models.items():
         say(f"embed {name}", 0, 1)
@@ -117,26 +128,27 @@ def evaluate_cstar(con, cfg: EvaluationConfig, *, run_dir: Path | None = None,
                 for lab in cfg.labels}
     has_history = enc_test.lengths > 0
     profiling_report: dict[str, dict[str, object]] = {}
-    correct: dict[str, dict[str, np.ndarray]] = {}
     for lab in cfg.labels:
         values = np.array([label_of[lab].get(c) for c in enc_test.customer_ids], dtype=object)
         rows = np.flatnonzero(has_history & np.array([v is not None for v in values]))
         profiling_report[lab] = {}
-        correct[lab] = {}
+        preds: dict[str, np.ndarray] = {}
+        y = None
         for name, (_, emb) in embeddings.items():
             say(f"profiling {lab} {name}", 0, 1)
             res = profiling(emb[rows], values[rows], seed=cfg.seed)
-            correct[lab][name] = res.pop("_correct")
+            y, preds[name] = res.pop("_y"), res.pop("_pred")
             profiling_report[lab][name] = res
-        profiling_report[lab]["pretraining_gain_accuracy"] = _paired(correct[lab]["cstar"],
-                                                                     correct[lab]["no_pretraining"])
-        profiling_report[lab]["gain_over_bag_of_categories_accuracy"] = _paired(
-            correct[lab]["cstar"], correct[lab]["bag_of_categories"])
+        for other, key in (("no_pretraining", "pretraining_gain"), ("bag_of_categories", "gain_over_bag_of_categories")):
+            profiling_report[lab][key] = {
+                "accuracy": _paired(preds["cstar"] == y, preds[other] == y, cfg.seed),
+                "macro_f1": paired_statistic(macro_f1, y, preds["cstar"], preds[other], seed=cfg.seed).as_dict()}
     report["profiling"] = profiling_report
 
     # ---- trajectory completion: first basket after the cut-off
     report["completion"] = completion_task(events, vocab, enc_head, enc_test, day_head, day_test,
-                                           head_cut, cut, embeddings, cfg.seed, say)
+                                           head_cut, cut, embeddings, cfg.seed, say, models=models,
+                                           tune_on=holdout)
     report["masked_hit_rate"] = masked_hit_rate(models, events, vocab, cut, model_cfg.max_events, cfg.seed)
     if cfg.img_dir is not None:
         ages = np.array([label_of["age_group"].get(c) for c in enc_test.customer_ids], dtype=object) \
@@ -150,7 +162,11 @@ def evaluate_cstar(con, cfg: EvaluationConfig, *, run_dir: Path | None = None,
 
 def completion_task(events: Events, vocab: CategoryVocab, enc_head, enc_test, day_head: float, day_test: float,
                     head_cut: datetime, cut: datetime, embeddings: dict[str, tuple[np.ndarray, np.ndarray]],
-                    seed: int, say: Progress, k: int = 50) -> dict[str, object]:
+                    seed: int, say: Progress, k: int = 50, models: dict[str, CStar] | None = None,
+                    tune_on: np.ndarray | None = None) -> dict[str, object]:
+    """First basket after each cut-off. Every embedding enters through its neighbours' purchases; a C-STAR
+    encoder also through its pre-trained next-basket head. Both weights are chosen on the head month, on
+    the customers of ``tune_on`` (a bool mask over customers; default all)."""
     n_l3 = vocab.sizes[2]
     index = {c: i for i, c in enumerate(enc_test.customer_ids)}
 
@@ -162,6 +178,8 @@ def completion_task(events: Events, vocab: CategoryVocab, enc_head, enc_test, da
         return rows, t, counts, last
 
     h_rows, h_t, h_counts, h_last = split(enc_head, head_cut, cut, day_head)
+    tune = np.flatnonzero(tune_on[h_rows]) if tune_on is not None else np.arange(len(h_rows))
+    tune_t = [h_t[i] for i in tune]
     t_rows, t_t, t_counts, t_last = split(enc_test, cut, None, day_test)
     pop_head = np.bincount(enc_head.l3, minlength=n_l3).astype(np.float64)
     pop = np.bincount(enc_test.l3, minlength=n_l3).astype(np.float64)
@@ -185,17 +203,34 @@ def completion_task(events: Events, vocab: CategoryVocab, enc_head, enc_test, da
         for key, emb, rows in (("head", emb_head, h_rows), ("test", emb_test, t_rows)):
             pool, counts, pos = pools[key]
             neigh[key] = neighbour_scores(emb[rows], emb[pool], counts, k, np.array([pos[r] for r in rows]))
-        # the blend weight is chosen on the training month, never on the test month
-        alpha = max(ALPHAS, key=lambda a: ranking_metrics(blend(base_head, neigh["head"], a), h_t)[0].mean())
-        alphas[name] = alpha
-        results[name] = ranking_metrics(blend(base_test, neigh["test"], alpha), t_t)
-    out: dict[str, object] = {"train_customers": int(len(h_rows)), "test_customers": int(len(t_rows)),
+        nxt = {"head": 0.0, "test": 0.0}
+        betas = (0.0,)
+        if models is not None and name in models:
+            nxt = {"head": next_basket_scores(models[name], emb_head[h_rows]),
+                   "test": next_basket_scores(models[name], emb_test[t_rows])}
+            betas = BETAS
+        # the blend weights are chosen on the training month, never on the test month
+        nxt_tune = nxt["head"][tune] if isinstance(nxt["head"], np.ndarray) else 0.0
+        alpha, beta = max(((a, b) for a in ALPHAS for b in betas), key=lambda ab: ranking_metrics(
+            blend(base_head[tune], neigh["head"][tune], ab[0]) + ab[1] * nxt_tune, tune_t)[0].mean())
+        alphas[name] = {"neighbours": alpha, "next_basket": beta}
+        results[name] = ranking_metrics(blend(base_test, neigh["test"], alpha) + beta * nxt["test"], t_t)
+    out: dict[str, object] = {"train_customers": int(len(h_rows)), "tune_customers": int(len(tune)),
+                              "test_customers": int(len(t_rows)),
                               "neighbours": k, "blend_weight": alphas}
     for name, (rec, ndcg) in results.items():
         out[name] = {"recall@10": bootstrap(rec, seed=seed).as_dict(), "ndcg@10": bootstrap(ndcg, seed=seed).as_dict()}
     ref = results["cstar"][0]
     out["gain_recall@10"] = {other: _paired(ref, results[other][0], seed) for other in results if other != "cstar"}
     return out
+
+
+@torch.no_grad()
+def next_basket_scores(model: CStar, embeddings: np.ndarray) -> np.ndarray:
+    """[R, n_l3] log-probabilities of the pre-trained next-basket head (specials at a large negative)."""
+    logits = model.predict_next(torch.from_numpy(np.ascontiguousarray(embeddings)))
+    logits[:, :3] = -1e4
+    return torch.log_softmax(logits, dim=1).numpy()
 
 
 @torch.no_grad()
@@ -289,26 +324,31 @@ def report_markdown(report: dict) -> str:
     comp = report["completion"]
     out += [f"**Trajectory completion** — subclasses of the first basket on or after {report['test_from']} "
             f"({comp['test_customers']:,} customers; head trained on {comp['train_customers']:,} customers' "
-            f"first basket from {report['head_from']}):", "",
-            "| method | Recall@10 | NDCG@10 | neighbour weight |", "|---|---|---|---|"]
+            f"first basket from {report['head_from']}, blend weights chosen on the {comp.get('tune_customers', 0):,} "
+            f"of them kept out of pre-training):", "",
+            "| method | Recall@10 | NDCG@10 | neighbour weight | next-basket head weight |", "|---|---|---|---|---|"]
     for name, v in comp.items():
         if isinstance(v, dict) and "recall@10" in v:
-            w = comp.get("blend_weight", {}).get(name, "")
-            out.append(f"| {METHOD_NAMES.get(name, name)} | {ci(v['recall@10'])} | {ci(v['ndcg@10'])} | {w} |")
+            w = comp.get("blend_weight", {}).get(name, {})
+            w = w if isinstance(w, dict) else {"neighbours": w}
+            out.append(f"| {METHOD_NAMES.get(name, name)} | {ci(v['recall@10'])} | {ci(v['ndcg@10'])} | "
+                       f"{w.get('neighbours', '')} | {w.get('next_basket', '')} |")
     out += ["", "Paired difference in Recall@10, C-STAR minus each method (same customers, 95% bootstrap CI):", "",
             "| vs | difference |", "|---|---|"]
     out += [f"| {METHOD_NAMES.get(k, k)} | {ci(v)} |" for k, v in comp["gain_recall@10"].items()]
     for lab, d in report["profiling"].items():
-        first = next(v for v in d.values() if isinstance(v, dict) and "accuracy" in v)
-        out += ["", f"**Profiling: {lab}** ({first['classes']} classes, linear probe on {first['train']:,} customers, "
-                f"tested on {first['test']:,}; majority class {first['majority']:.3f}):", "",
+        first = next(v for v in d.values() if isinstance(v, dict) and "classes" in v)
+        out += ["", f"**Profiling: {lab}** ({first['classes']} classes, {first['customers']:,} customers, linear probe "
+                f"cross-fitted over {first['folds']} folds; majority class {first['majority']:.3f}):", "",
                 "| embedding | accuracy | macro-F1 | k-means NMI |", "|---|---|---|---|"]
         for name, v in d.items():
-            if isinstance(v, dict) and "accuracy" in v:
+            if isinstance(v, dict) and "classes" in v:
                 out.append(f"| {METHOD_NAMES.get(name, name)} | {ci(v['accuracy'])} | {ci(v['macro_f1'])} | "
                            f"{ci(v['nmi'])} |")
-        out += ["", f"Accuracy gain from pre-training (paired): {ci(d['pretraining_gain_accuracy'])}; "
-                f"over bag of categories: {ci(d['gain_over_bag_of_categories_accuracy'])}."]
+        pre, boc = d["pretraining_gain"], d["gain_over_bag_of_categories"]
+        out += ["", f"C-STAR minus the same encoder without pre-training (paired): accuracy {ci(pre['accuracy'])}, "
+                f"macro-F1 {ci(pre['macro_f1'])}; minus bag of categories: accuracy {ci(boc['accuracy'])}, "
+                f"macro-F1 {ci(boc['macro_f1'])}."]
     m = report["masked_hit_rate"]
     out += ["", f"**Masked categories on held-out (February) events** ({m['customers']:,} customers): top-10 hit rate",
             "", "| method | hit@10 |", "|---|---|"]
@@ -318,10 +358,14 @@ def report_markdown(report: dict) -> str:
         out += ["", f"**Item resolution** — the ranker of `voicecart.ranking` on its category-query protocol "
                 f"({res['queries']:,} February queries), trained and tested with and without the C-STAR feature:", "",
                 "| ranker | HR@1 |", "|---|---|"]
-        for key in ("without_embedding", "with_embedding"):
-            h = res[key]["hr@1"]
-            out.append(f"| {key.replace('_', ' ')} | {h['value']:.4f} [{h['low']:.4f}, {h['high']:.4f}] |")
+        for key, label in (("without_embedding", "without embedding"), ("with_embedding", "with C-STAR embedding"),
+                           ("with_no_pretraining", "with the embedding of the encoder without pre-training")):
+            if key in res:
+                h = res[key]["hr@1"]
+                out.append(f"| {label} | {h['value']:.4f} [{h['low']:.4f}, {h['high']:.4f}] |")
         out += ["", f"HR@1 gain from the embedding (paired): {ci(res['hr@1_gain'])}."]
+        if "hr@1_gain_over_no_pretraining" in res:
+            out[-1] += f" Over the embedding without pre-training: {ci(res['hr@1_gain_over_no_pretraining'])}."
     pre = report["pretraining"]
     out += ["", "**Pre-training** (this run):", "", "| encoder | epochs | seconds | trajectories/s | parameters |",
             "|---|---|---|---|---|"]

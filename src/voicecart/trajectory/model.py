@@ -25,10 +25,13 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from voicecart.trajectory.trajectories import MASK, N_SPECIAL, N_TIME_BUCKETS, PAD
+from voicecart.trajectory.trajectories import MASK, N_SIZE_BUCKETS, N_SPECIAL, N_TIME_BUCKETS, PAD
 from voicecart.trajectory.wasserstein import DEFAULT_EDGE_WEIGHTS
 
-INPUTS = ("l1", "l2", "l3", "gap", "boundary", "recency", "pos", "valid")
+RHYTHM_GROUPS = (7, N_SIZE_BUCKETS, N_TIME_BUCKETS)
+"""The rhythm of a window, three distributions over its baskets: weekday, size bucket, gap bucket."""
+
+INPUTS = ("l1", "l2", "l3", "gap", "boundary", "recency", "pos", "dow", "size", "valid")
 """Tensor names the encoder reads (and the ONNX graph's inputs), each [B, T]."""
 
 
@@ -53,7 +56,8 @@ class CStarConfig:
     crop: float = 0.5  # the second window keeps >= this share of the trajectory
     temperature: float = 0.1
     loss_weights: dict[str, float] = field(default_factory=lambda: {"structure": 10.0, "masked": 1.0,
-                                                                     "consistency": 1.0})
+                                                                     "consistency": 1.0, "next": 1.0,
+                                                                     "rhythm": 1.0})
 
     def __post_init__(self) -> None:
         if not (self.coarse or self.fine):
@@ -79,6 +83,27 @@ class CategoryEmbedding(nn.Module):
 
     def forward(self, l1: torch.Tensor, l2: torch.Tensor, l3: torch.Tensor) -> torch.Tensor:
         return self.l1(l1) + self.l2(l2) + self.l3(l3)  # [B, T, D]
+
+
+class EventEmbedding(nn.Module):
+    """One event of the trajectory: what (category path), when (days since the previous event, days before
+    the cut-off, weekday), how it sits in the visit (basket start, basket size) and its index from the end."""
+
+    def __init__(self, cfg: CStarConfig) -> None:
+        super().__init__()
+        self.category = CategoryEmbedding(cfg)
+        self.gap = nn.Embedding(N_TIME_BUCKETS, cfg.d_model)  # days since the previous event
+        self.recency = nn.Embedding(N_TIME_BUCKETS, cfg.d_model)  # days before the cut-off
+        self.boundary = nn.Embedding(2, cfg.d_model)  # 1 = first event of a basket
+        self.dow = nn.Embedding(7, cfg.d_model)  # weekday of the basket
+        self.size = nn.Embedding(N_SIZE_BUCKETS, cfg.d_model)  # basket size bucket
+        self.pos = nn.Embedding(cfg.max_events, cfg.d_model)  # index from the end
+        self.max_pos = cfg.max_events - 1
+
+    def forward(self, x: dict[str, torch.Tensor]) -> torch.Tensor:
+        return (self.category(x["l1"], x["l2"], x["l3"]) + self.gap(x["gap"]) + self.recency(x["recency"])
+                + self.boundary(x["boundary"]) + self.dow(x["dow"]) + self.size(x["size"])
+                + self.pos(x["pos"].clamp(max=self.max_pos)))  # [B, T, D]
 
 
 class CoarseEncoder(nn.Module):
@@ -141,21 +166,15 @@ class FineEncoder(nn.Module):
 
     def __init__(self, cfg: CStarConfig) -> None:
         super().__init__()
-        self.category = CategoryEmbedding(cfg)
-        self.gap = nn.Embedding(N_TIME_BUCKETS, cfg.d_model)  # days since the previous event
-        self.recency = nn.Embedding(N_TIME_BUCKETS, cfg.d_model)  # days before the cut-off
-        self.boundary = nn.Embedding(2, cfg.d_model)  # 1 = first event of a basket
-        self.pos = nn.Embedding(cfg.max_events, cfg.d_model)  # index from the end
+        self.event = EventEmbedding(cfg)
         self.cls = nn.Parameter(torch.zeros(1, 1, cfg.d_model))
         self.drop = nn.Dropout(cfg.dropout)
         self.blocks = nn.ModuleList(Block(cfg) for _ in range(cfg.n_layers))
         self.ln_f = nn.LayerNorm(cfg.d_model)
-        self.max_pos = cfg.max_events - 1
 
     def forward(self, x: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
         B = x["l1"].shape[0]
-        h = (self.category(x["l1"], x["l2"], x["l3"]) + self.gap(x["gap"]) + self.recency(x["recency"])
-             + self.boundary(x["boundary"]) + self.pos(x["pos"].clamp(max=self.max_pos)))  # [B, T, D]
+        h = self.event(x)  # [B, T, D]
         h = torch.cat([self.cls.expand(B, 1, -1), h], dim=1)  # [B, 1+T, D]
         keep = torch.cat([torch.ones(B, 1, dtype=torch.bool), x["valid"]], dim=1)  # [B, 1+T]
         h = self.drop(h)
@@ -176,12 +195,7 @@ class GraphEncoder(nn.Module):
 
     def __init__(self, cfg: CStarConfig) -> None:
         super().__init__()
-        self.category = CategoryEmbedding(cfg)
-        self.gap = nn.Embedding(N_TIME_BUCKETS, cfg.d_model)
-        self.recency = nn.Embedding(N_TIME_BUCKETS, cfg.d_model)
-        self.boundary = nn.Embedding(2, cfg.d_model)
-        self.pos = nn.Embedding(cfg.max_events, cfg.d_model)
-        self.max_pos = cfg.max_events - 1
+        self.event = EventEmbedding(cfg)
         self.layers = nn.ModuleList(nn.Sequential(nn.LayerNorm(2 * cfg.d_model), nn.Linear(2 * cfg.d_model, cfg.d_ff),
                                                   nn.GELU(), nn.Linear(cfg.d_ff, cfg.d_model))
                                     for _ in range(cfg.n_layers))
@@ -189,8 +203,7 @@ class GraphEncoder(nn.Module):
 
     def forward(self, x: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
         valid = x["valid"]
-        h = (self.category(x["l1"], x["l2"], x["l3"]) + self.gap(x["gap"]) + self.recency(x["recency"])
-             + self.boundary(x["boundary"]) + self.pos(x["pos"].clamp(max=self.max_pos)))  # [B, T, D]
+        h = self.event(x)  # [B, T, D]
         basket = torch.cumsum(x["boundary"], dim=1)  # [B, T] basket number inside the window
         step = basket[:, :, None] - basket[:, None, :]  # [B, T, T]
         same_l3 = (x["l3"][:, :, None] == x["l3"][:, None, :]) & (x["l3"][:, :, None] > MASK)
@@ -216,6 +229,9 @@ class CStar(nn.Module):
         # pre-training heads: masked subclass and aisle prediction from the fine branch's event states
         self.predict_l3 = nn.Linear(cfg.d_model, cfg.n_l3) if cfg.fine else None
         self.predict_l2 = nn.Linear(cfg.d_model, cfg.n_l2) if cfg.fine else None
+        # ... and from the customer embedding: the next basket's subclasses, and the other window's rhythm
+        self.predict_next = nn.Linear(cfg.dim, cfg.n_l3)
+        self.predict_rhythm = nn.Linear(cfg.dim, sum(RHYTHM_GROUPS))
 
     def encode(self, x: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor | None]:
         parts, states = [], None
@@ -227,10 +243,11 @@ class CStar(nn.Module):
         return self.fuse(torch.cat(parts, dim=-1)), states  # [B, E], [B, T, D] | None
 
     def forward(self, l1: torch.Tensor, l2: torch.Tensor, l3: torch.Tensor, gap: torch.Tensor,
-                boundary: torch.Tensor, recency: torch.Tensor, pos: torch.Tensor, valid: torch.Tensor
-                ) -> torch.Tensor:
+                boundary: torch.Tensor, recency: torch.Tensor, pos: torch.Tensor, dow: torch.Tensor,
+                size: torch.Tensor, valid: torch.Tensor) -> torch.Tensor:
         """The served signature (and the ONNX graph): [B, T] tensors -> [B, E] embedding."""
-        x = dict(l1=l1, l2=l2, l3=l3, gap=gap, boundary=boundary, recency=recency, pos=pos, valid=valid)
+        x = dict(l1=l1, l2=l2, l3=l3, gap=gap, boundary=boundary, recency=recency, pos=pos, dow=dow, size=size,
+                 valid=valid)
         return self.encode(x)[0]
 
     def num_parameters(self) -> int:
@@ -281,3 +298,38 @@ def consistency_loss(a: torch.Tensor, b: torch.Tensor, temperature: float) -> to
     logits = a @ b.T / temperature  # [B, B]
     labels = torch.arange(len(a))
     return 0.5 * (F.cross_entropy(logits, labels) + F.cross_entropy(logits.T, labels))
+
+
+def next_basket_loss(model: CStar, embedding: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """Cross-entropy of the next basket's subclasses (``target`` [B, n_l3], rows summing to 1, or all 0 for
+    a customer with no next basket) predicted from the embedding of the trajectory before it."""
+    has = target.sum(1) > 0
+    if not bool(has.any()):
+        return embedding.sum() * 0.0
+    logits = model.predict_next(embedding[has])
+    logits[:, :N_SPECIAL] = -1e9
+    return -(target[has] * F.log_softmax(logits, dim=1)).sum(1).mean()
+
+
+def rhythm(x: dict[str, torch.Tensor]) -> torch.Tensor:
+    """[B, 7 + sizes + gaps] the window's rhythm: the shares of its baskets by weekday, by size bucket and by
+    days since the previous basket (a one-basket window has no gap: that part stays 0)."""
+    starts = (x["boundary"].bool() & x["valid"]).float()  # [B, T] one per basket
+    parts = []
+    for name, n in zip(("dow", "size", "gap"), RHYTHM_GROUPS):
+        w = starts if name != "gap" else starts * (x["pos"] < x["valid"].sum(1, keepdim=True) - 1).float()
+        hist = torch.zeros(len(w), n).scatter_add_(1, x[name].clamp(max=n - 1), w)  # [B, n]
+        parts.append(hist / hist.sum(1, keepdim=True).clamp(min=1.0))
+    return torch.cat(parts, dim=1)
+
+
+def rhythm_loss(model: CStar, embedding: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """Cross-entropy of each rhythm distribution (weekday, basket size, gap) predicted from the embedding."""
+    logits = model.predict_rhythm(embedding)
+    loss, at = embedding.sum() * 0.0, 0
+    for n in RHYTHM_GROUPS:
+        t = target[:, at:at + n]
+        loss = loss - (t * F.log_softmax(logits[:, at:at + n], dim=1)).sum(1).mean()
+        at += n
+    return loss
+

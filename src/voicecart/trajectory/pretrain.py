@@ -20,7 +20,7 @@ import numpy as np
 import torch
 
 from voicecart.trajectory.model import (CStar, CStarConfig, consistency_loss, mask_events, masked_category_loss,
-                                        structure_loss)
+                                        next_basket_loss, rhythm, rhythm_loss, structure_loss)
 from voicecart.trajectory.trajectories import CategoryVocab, EncodedEvents, batch_arrays
 from voicecart.trajectory.wasserstein import tree_vectors
 
@@ -67,11 +67,35 @@ def _batches(events: EncodedEvents, rows: np.ndarray, batch_size: int, rng: np.r
     return [out[i] for i in rng.permutation(len(out))]
 
 
+def next_basket_split(events: EncodedEvents, rows: np.ndarray, as_of_day: float, n_l3: int,
+                      rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, torch.Tensor]:
+    """For each customer with two baskets or more, a random basket k >= 1: the trajectory is cut before it
+    (``ends``, absolute event index), read as of its day (``as_of``), and its subclasses are the target
+    ([B, n_l3], rows summing to 1). Customers with one basket keep their whole window and no target."""
+    ends = events.offsets[np.asarray(rows) + 1].copy()
+    as_of = np.full(len(rows), as_of_day, np.float64)
+    target = torch.zeros(len(rows), n_l3)
+    for i, r in enumerate(rows):
+        s, e = int(events.offsets[r]), int(events.offsets[r + 1])
+        starts = s + np.flatnonzero(np.diff(events.basket[s:e], prepend=-1) != 0)
+        if len(starts) < 2:
+            continue
+        k = int(rng.integers(1, len(starts)))
+        stop = int(starts[k + 1]) if k + 1 < len(starts) else e
+        ends[i], as_of[i] = starts[k], events.day[starts[k]]
+        target[i, torch.from_numpy(events.l3[starts[k]:stop])] = 1.0
+    target[:, :3] = 0.0
+    return ends, as_of, target / target.sum(1, keepdim=True).clamp(min=1.0)
+
+
 def step_losses(model: CStar, events: EncodedEvents, rows: np.ndarray, as_of_day: float,
                 rng: np.random.Generator, generator: torch.Generator) -> dict[str, torch.Tensor]:
-    """The three pre-training losses on one batch of customers (two windows each)."""
+    """The pre-training losses on one batch of customers, two windows each: window ``a`` is the trajectory
+    before a random basket (masked; predicts that basket and the rhythm of window ``b``), window ``b`` a
+    random contiguous crop (distils the tree-Wasserstein distances); both are one customer (consistency)."""
     cfg = model.cfg
-    a = to_tensors(batch_arrays(events, rows, as_of_day, cfg.max_events, rng, crop=cfg.crop))
+    ends, as_of, target = next_basket_split(events, rows, as_of_day, cfg.n_l3, rng)
+    a = to_tensors(batch_arrays(events, rows, as_of, cfg.max_events, ends=ends))
     b = to_tensors(batch_arrays(events, rows, as_of_day, cfg.max_events, rng, crop=cfg.crop))
     a_masked, masked = mask_events(a, cfg.mask_prob, generator)
     emb_a, states_a = model.encode(a_masked)  # [B, E], [B, T, D]
@@ -81,6 +105,8 @@ def step_losses(model: CStar, events: EncodedEvents, rows: np.ndarray, as_of_day
         "structure": structure_loss(emb_b, tree_b),
         "masked": masked_category_loss(model, states_a, a, masked),
         "consistency": consistency_loss(emb_a, emb_b, cfg.temperature),
+        "next": next_basket_loss(model, emb_a, target),
+        "rhythm": rhythm_loss(model, emb_a, rhythm(b)),
     }
     losses["loss"] = sum(cfg.loss_weights.get(k, 0.0) * v for k, v in losses.items())
     return losses
@@ -194,7 +220,7 @@ def plot_losses(history: list[dict[str, float]], path: Path, title: str = "C-STA
 
     fig, ax = plt.subplots(figsize=(7, 4))
     x = np.array([h["epoch"] for h in history])
-    for key in ("loss", "structure", "masked", "consistency"):
+    for key in ("loss", "structure", "masked", "consistency", "next", "rhythm"):
         y = np.array([h.get(key, np.nan) for h in history])
         k = max(1, len(y) // 50)
         smooth = np.convolve(y, np.ones(k) / k, mode="valid")

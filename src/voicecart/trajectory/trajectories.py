@@ -29,6 +29,7 @@ LEVELS = ("category_l1", "category_l2", "category_l3")
 # time-gap and recency buckets (days): 0 | <1 | 1 | 2-3 | 4-7 | 8-15 | 16-31 | 32-63 | 64+, plus 'first event'
 N_TIME_BUCKETS = 10
 FIRST_EVENT_BUCKET = N_TIME_BUCKETS - 1
+N_SIZE_BUCKETS = 8  # basket size (distinct subclasses): 1 | 2 | 3-4 | 5-8 | 9-16 | 17-32 | 33-64 | 65+
 
 
 def time_bucket(days: np.ndarray) -> np.ndarray:
@@ -268,20 +269,37 @@ def first_basket_after(events: Events, start: datetime, end: datetime | None = N
     return out
 
 
+def size_bucket(n: np.ndarray) -> np.ndarray:
+    """Log2 buckets of a basket's number of subclasses: 1 | 2 | 3-4 | 5-8 | ... | 65+ (0..7)."""
+    n = np.maximum(np.asarray(n, dtype=np.float64), 1.0)
+    return np.minimum(np.ceil(np.log2(n)), N_SIZE_BUCKETS - 1).astype(np.int64)
+
+
+def weekday(day: np.ndarray) -> np.ndarray:
+    """Day of the week of a day number (days since 1970-01-01, a Thursday): 0 = Monday .. 6 = Sunday."""
+    return ((np.floor(np.asarray(day, dtype=np.float64)).astype(np.int64) + 3) % 7).astype(np.int64)
+
+
 def batch_arrays(events: EncodedEvents, rows: np.ndarray, as_of_day: float | np.ndarray, max_events: int,
-                 rng: np.random.Generator | None = None, crop: float | None = None) -> dict[str, np.ndarray]:
+                 rng: np.random.Generator | None = None, crop: float | None = None,
+                 ends: np.ndarray | None = None) -> dict[str, np.ndarray]:
     """Pad the trajectories of customers ``rows`` into [B, T] arrays the model reads.
 
     ``crop`` (with ``rng``) keeps a random contiguous span of at least that share of each trajectory:
-    the "second window" of the consistency objective. Returns int64 arrays l1, l2, l3, gap (bucket of
-    days since the previous event), boundary (1 where a basket starts), recency (bucket of days before
-    ``as_of_day``), pos (index from the end) and bool ``valid``; T >= 1 even if every window is empty.
+    the "second window" of the consistency objective. ``ends`` (absolute event indices, exclusive) cuts
+    each trajectory there first: the prefix before a basket, for next-basket prediction. Returns int64
+    arrays l1, l2, l3, gap (bucket of days since the previous event), boundary (1 where a basket
+    starts), recency (bucket of days before ``as_of_day``), pos (index from the end), dow (weekday of the
+    basket), size (bucket of the basket's number of subclasses) and bool ``valid``; T >= 1 even if every
+    window is empty.
     """
     rows = np.asarray(rows, dtype=np.int64)
     B = len(rows)
     spans = []
-    for r in rows:
+    for i, r in enumerate(rows):
         s, e = int(events.offsets[r]), int(events.offsets[r + 1])
+        if ends is not None:
+            e = min(e, int(ends[i]))
         s = max(s, e - max_events)
         if crop is not None and rng is not None and e - s > 1:
             n = e - s
@@ -290,7 +308,8 @@ def batch_arrays(events: EncodedEvents, rows: np.ndarray, as_of_day: float | np.
             e = s + keep
         spans.append((s, e))
     T = max(1, max((e - s for s, e in spans), default=1))
-    out = {k: np.zeros((B, T), np.int64) for k in ("l1", "l2", "l3", "gap", "boundary", "recency", "pos")}
+    out = {k: np.zeros((B, T), np.int64) for k in ("l1", "l2", "l3", "gap", "boundary", "recency", "pos", "dow",
+                                                    "size")}
     out["valid"] = np.zeros((B, T), bool)
     as_of = np.broadcast_to(np.asarray(as_of_day, dtype=np.float64), (B,))
     for i, (s, e) in enumerate(spans):
@@ -305,6 +324,11 @@ def batch_arrays(events: EncodedEvents, rows: np.ndarray, as_of_day: float | np.
         out["boundary"][i, :n] = np.diff(basket, prepend=-1) != 0
         out["recency"][i, :n] = time_bucket(as_of[i] - day)
         out["pos"][i, :n] = np.arange(n - 1, -1, -1)
+        out["dow"][i, :n] = weekday(day)
+        # sizes over the whole trajectory, so a basket cut by the window's edge keeps its true size
+        r = rows[i]
+        whole = events.basket[events.offsets[r]:events.offsets[r + 1]]
+        out["size"][i, :n] = size_bucket(np.bincount(whole)[basket])
         out["valid"][i, :n] = True
     return out
 
