@@ -81,7 +81,7 @@ def profiling(embeddings: np.ndarray, labels: np.ndarray, *, seed: int = 0, fold
         "accuracy": bootstrap(pred == y, seed=seed).as_dict(),
         "macro_f1": bootstrap_statistic(macro_f1, (y, pred), seed=seed).as_dict(),
         "nmi": bootstrap_statistic(normalized_mutual_info_score, (y, clusters), n=100, seed=seed).as_dict(),
-        "_y": y, "_pred": pred,
+        "_y": y, "_pred": pred, "_clusters": clusters,
     }
 
 
@@ -89,6 +89,12 @@ def macro_f1(y: np.ndarray, pred: np.ndarray) -> float:
     from sklearn.metrics import f1_score
 
     return float(f1_score(y, pred, average="macro"))
+
+
+def nmi(y: np.ndarray, clusters: np.ndarray) -> float:
+    from sklearn.metrics import normalized_mutual_info_score
+
+    return float(normalized_mutual_info_score(y, clusters))
 
 
 def paired_statistic(stat, y: np.ndarray, a: np.ndarray, b: np.ndarray, n: int = 300, seed: int = 0) -> Estimate:
@@ -237,3 +243,4 @@ def neighbour_scores(query: np.ndarray, pool: np.ndarray, pool_counts: np.ndarra
 def blend(base: np.ndarray, neighbours: np.ndarray, alpha: float) -> np.ndarray:
     """Base scores plus ``alpha`` x log neighbour share (a smoothed, customer-specific popularity)."""
     return base + alpha * np.log(neighbours + 1e-4)
+
