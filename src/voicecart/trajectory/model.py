@@ -7,11 +7,14 @@ A customer's trajectory (category events, see ``trajectories.py``) goes through 
   ``wasserstein.py``), computed as a weighted bag of per-level category embeddings; an MLP follows.
   Pre-training distils the exact tree-Wasserstein distances into embedding distances.
 * **fine** — *intra-trajectory semantic correlation*: a transformer over the event sequence, each event
-  the sum of its department, aisle and subclass embeddings plus time-gap, basket-boundary, recency and
-  position embeddings, read out through a [CLS] token. Pre-training masks categories and predicts them.
+  the sum of its department, aisle and subclass embeddings plus time-gap, basket-boundary, weekday,
+  basket-size, recency and position embeddings, read out through a [CLS] token. Pre-training masks
+  categories and predicts them.
 
-Their outputs are concatenated and projected to the customer embedding (``dim``, default 64). A third
-objective asks two windows of the same customer to land close together (InfoNCE).
+Their outputs are concatenated and projected to the customer embedding (``dim``, default 64). From that
+embedding, pre-training also predicts the subclasses of the basket that follows the window (next basket)
+and the other window's rhythm (weekday, basket-size and gap distributions), and asks two windows of the
+same customer to land close together (InfoNCE).
 
 Shapes: B customers, T events, D = d_model, E = dim; N = n1 + n2 + n3 tree nodes.
 """
