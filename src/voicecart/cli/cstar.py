@@ -196,6 +196,8 @@ def evaluate_cstar_cmd(
             if resolution:
                 from rich.console import Console
 
+                from voicecart.evaluation.cstar import resolution_with_embedding
+
                 report["resolution"] = resolution_with_embedding(data, runs / "cstar", test_from,
                                                                  log=Console(stderr=True).print,
                                                                  no_pretraining=runs / "no_pretraining")
@@ -207,86 +209,6 @@ def evaluate_cstar_cmd(
         c = report["completion"]
         typer.echo(f"Recall@10: C-STAR {c['cstar']['recall@10']['value']:.4f}, frequency+popularity "
                    f"{c['frequency_popularity']['recall@10']['value']:.4f}; report in {json_out}")
-
-
-def resolution_with_embedding(data: Path, checkpoint: Path, test_from: datetime, *, months: int = 2,
-                              epochs: int = 4, n_boot: int = 300, log=print,
-                              no_pretraining: Path | None = None) -> dict:
-    """Item resolution: the ranking engineer's ranker trained and tested on their category-query protocol
-    (``voicecart.evaluation.resolution``) without the C-STAR feature, and with it — the customer's
-    embedding (``History.embedding``) dotted with each product's buyer centroid
-    (``Catalog.embedding_items``), both as of each cut. ``no_pretraining``: also with the embedding of the
-    same encoder before pre-training (its checkpoint), so the pre-training's own share is measured.
-    HR@1 of each and the paired differences."""
-    import numpy as np
-
-    from voicecart.data import connect
-    from voicecart.evaluation.metrics import summarize, truth_ranks
-    from voicecart.evaluation.resolution import Snapshot, month_starts, train_on_cuts
-    from voicecart.ranking import Purchases, RankerConfig
-    from voicecart.ranking.history import to_day
-    from voicecart.ranking.train import category_queries, list_features, score_rows
-    from voicecart.trajectory import as_day, buyer_centroids, embed_events, load_encoder, load_events
-    from voicecart.trajectory.tasks import bootstrap
-
-    con = connect(data)
-    purchases = Purchases.from_dataset(data)
-    events = load_events(con).including(purchases.customer_ids)
-    start = to_day(test_from)
-    cuts = month_starts(float(purchases.day.min()), start, months)
-    if not cuts:
-        raise ValueError(f"item resolution trains on whole months before --test-from {test_from:%Y-%m-%d} and the "
-                         "data has none (it needs a first-of-month cut at least 28 days after the first order); "
-                         "use a later --test-from or --no-resolution")
-
-    def snapshots_of(model, vocab):
-        snapshots: dict[float, Snapshot] = {}  # embedding a window is the costly part: once per cut
-
-        def snapshot(day: float) -> Snapshot:
-            snap = Snapshot.build(purchases, day)
-            if model is None:
-                return snap
-            cut = datetime.utcfromtimestamp(day * 86_400)
-            enc = events.window(cut, max_events=model.cfg.max_events).encode(vocab)
-            emb = embed_events(model, enc, as_day(cut))
-            row = {str(c): i for i, c in enumerate(enc.customer_ids)}
-            snap.history.embedding = emb[[row[str(c)] for c in purchases.customer_ids]]
-            products, vectors = buyer_centroids(con, enc.customer_ids, emb, cut)
-            items = np.zeros((len(purchases.product_ids), emb.shape[1]), np.float32)
-            where = {p: i for i, p in enumerate(products)}
-            for j, p in enumerate(purchases.product_ids):
-                if p in where:
-                    items[j] = vectors[where[p]]
-            snap.catalog.embedding_items = items
-            return snap
-
-        def cached(_: Purchases, day: float) -> Snapshot:
-            if day not in snapshots:
-                snapshots[day] = snapshot(day)
-            return snapshots[day]
-        return cached
-
-    arms = {"without_embedding": (None, None), "with_embedding": load_encoder(checkpoint)[:2]}
-    if no_pretraining is not None:
-        arms["with_no_pretraining"] = load_encoder(no_pretraining)[:2]
-    hits, out = {}, {}
-    for name, (model, vocab) in arms.items():
-        use = model is not None
-        cached = snapshots_of(model, vocab)
-        test = cached(purchases, start)
-        tq = category_queries(purchases, test.catalog, test.history, test.aggregates, start,
-                              float(purchases.day.max()) + 1)
-        out["queries"] = int(len(tq))
-        ranker = train_on_cuts(purchases, cuts, start, cached, config=RankerConfig(epochs=epochs, use_embedding=use),
-                               log=log)
-        feats = list_features(tq, test.catalog, test.history, test.aggregates, use_embedding=use)
-        ranks = truth_ranks(score_rows(ranker, feats, tq.offsets), tq.label, tq.offsets)
-        hits[name] = (ranks == 1).astype(float)
-        out[name] = summarize(ranks, n_boot=n_boot)["all"]
-    out["hr@1_gain"] = bootstrap(hits["with_embedding"] - hits["without_embedding"]).as_dict()
-    if "with_no_pretraining" in hits:
-        out["hr@1_gain_over_no_pretraining"] = bootstrap(hits["with_embedding"] - hits["with_no_pretraining"]).as_dict()
-    return out
 
 
 def register(app: typer.Typer, evaluate: typer.Typer) -> None:
