@@ -78,7 +78,7 @@ def evaluate_cstar(con, cfg: EvaluationConfig, *, run_dir: Path | None = None,
     enc_pretrain = window.select(np.flatnonzero(~holdout)).encode(vocab)
     head_window = events.window(head_cut, max_events=base.max_events)
     enc_head_pretrain = head_window.select(np.flatnonzero(~holdout)).encode(vocab)
-    enc_head = events.window(head_cut, max_events=base.max_events).encode(vocab)
+    enc_head = head_window.encode(vocab)
     day_test, day_head = as_day(cut), as_day(head_cut)
     report: dict[str, object] = {"test_from": cut.date().isoformat(), "head_from": head_cut.date().isoformat(),
                                  "customers": len(events), "vocab_sizes": list(sizes),
@@ -190,6 +190,7 @@ def completion_task(events: Events, vocab: CategoryVocab, enc_head, enc_test, da
     next-basket head there (default: ``models[name]``; the embeddings' head-month half must match)."""
     n_l3 = vocab.sizes[2]
     index = {c: i for i, c in enumerate(enc_test.customer_ids)}
+    head_models = head_models or models
 
     def split(enc, start, end, day):
         targets = first_basket_after(events, start, end)
@@ -224,18 +225,16 @@ def completion_task(events: Events, vocab: CategoryVocab, enc_head, enc_test, da
         for key, emb, rows in (("head", emb_head, h_rows), ("test", emb_test, t_rows)):
             pool, counts, pos = pools[key]
             neigh[key] = neighbour_scores(emb[rows], emb[pool], counts, k, np.array([pos[r] for r in rows]))
-        nxt = {"head": 0.0, "test": 0.0}
-        betas = (0.0,)
+        nxt_tune, nxt_test, betas = 0.0, 0.0, (0.0,)  # embeddings without a next-basket head
         if models is not None and name in models:
-            nxt = {"head": next_basket_scores((head_models or models).get(name, models[name]), emb_head[h_rows]),
-                   "test": next_basket_scores(models[name], emb_test[t_rows])}
+            nxt_tune = next_basket_scores(head_models[name], emb_head[h_rows[tune]])
+            nxt_test = next_basket_scores(models[name], emb_test[t_rows])
             betas = BETAS
         # the blend weights are chosen on the training month, never on the test month
-        nxt_tune = nxt["head"][tune] if isinstance(nxt["head"], np.ndarray) else 0.0
         alpha, beta = max(((a, b) for a in ALPHAS for b in betas), key=lambda ab: ranking_metrics(
             blend(base_head[tune], neigh["head"][tune], ab[0]) + ab[1] * nxt_tune, tune_t)[0].mean())
         alphas[name] = {"neighbours": alpha, "next_basket": beta}
-        results[name] = ranking_metrics(blend(base_test, neigh["test"], alpha) + beta * nxt["test"], t_t)
+        results[name] = ranking_metrics(blend(base_test, neigh["test"], alpha) + beta * nxt_test, t_t)
     out: dict[str, object] = {"train_customers": int(len(h_rows)), "tune_customers": int(len(tune)),
                               "test_customers": int(len(t_rows)),
                               "neighbours": k, "blend_weight": alphas}

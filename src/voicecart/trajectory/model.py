@@ -335,4 +335,3 @@ def rhythm_loss(model: CStar, embedding: torch.Tensor, target: torch.Tensor) -> 
         loss = loss - (t * F.log_softmax(logits[:, at:at + n], dim=1)).sum(1).mean()
         at += n
     return loss
-

@@ -2,8 +2,8 @@
 
 Every step reads a batch of customers twice — the trajectory before a random basket, and a random crop —
 and adds the five objectives of ``model.py``: tree-Wasserstein distillation (structure), masked category
-and next-basket prediction (semantics), rhythm prediction and two-window consistency. ``checkpoint.pt`` in the run folder always holds the last good
-state; a re-run with ``resume=True`` continues from it, and a non-finite loss stops the run with a
+and next-basket prediction (semantics), rhythm prediction and two-window consistency. ``checkpoint.pt``
+in the run folder always holds the last good state; a re-run with ``resume=True`` continues from it, and a non-finite loss stops the run with a
 message that names the step, leaving that checkpoint untouched.
 """
 
@@ -21,7 +21,7 @@ import torch
 
 from voicecart.trajectory.model import (CStar, CStarConfig, consistency_loss, mask_events, masked_category_loss,
                                         next_basket_loss, rhythm, rhythm_loss, structure_loss)
-from voicecart.trajectory.trajectories import CategoryVocab, EncodedEvents, batch_arrays
+from voicecart.trajectory.trajectories import N_SPECIAL, CategoryVocab, EncodedEvents, batch_arrays
 from voicecart.trajectory.wasserstein import tree_vectors
 
 CHECKPOINT = "checkpoint.pt"
@@ -84,7 +84,7 @@ def next_basket_split(events: EncodedEvents, rows: np.ndarray, as_of_day: float,
         stop = int(starts[k + 1]) if k + 1 < len(starts) else e
         ends[i], as_of[i] = starts[k], events.day[starts[k]]
         target[i, torch.from_numpy(events.l3[starts[k]:stop])] = 1.0
-    target[:, :3] = 0.0
+    target[:, :N_SPECIAL] = 0.0
     return ends, as_of, target / target.sum(1, keepdim=True).clamp(min=1.0)
 
 

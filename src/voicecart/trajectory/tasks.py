@@ -59,7 +59,6 @@ def profiling(embeddings: np.ndarray, labels: np.ndarray, *, seed: int = 0, fold
     compared on all customers (paired), not on a 20% sample."""
     from sklearn.cluster import KMeans
     from sklearn.linear_model import LogisticRegression
-    from sklearn.metrics import f1_score, normalized_mutual_info_score
     from sklearn.model_selection import StratifiedKFold
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
@@ -80,7 +79,7 @@ def profiling(embeddings: np.ndarray, labels: np.ndarray, *, seed: int = 0, fold
         "majority": round(float((y == majority).mean()), 4),
         "accuracy": bootstrap(pred == y, seed=seed).as_dict(),
         "macro_f1": bootstrap_statistic(macro_f1, (y, pred), seed=seed).as_dict(),
-        "nmi": bootstrap_statistic(normalized_mutual_info_score, (y, clusters), n=100, seed=seed).as_dict(),
+        "nmi": bootstrap_statistic(nmi, (y, clusters), n=100, seed=seed).as_dict(),
         "_y": y, "_pred": pred, "_clusters": clusters,
     }
 
@@ -99,10 +98,7 @@ def nmi(y: np.ndarray, clusters: np.ndarray) -> float:
 
 def paired_statistic(stat, y: np.ndarray, a: np.ndarray, b: np.ndarray, n: int = 300, seed: int = 0) -> Estimate:
     """stat(y, a) - stat(y, b) with a bootstrap interval over the same resampled rows (paired)."""
-    rng = np.random.default_rng(seed)
-    m = len(y)
-    vals = [stat(y[i], a[i]) - stat(y[i], b[i]) for i in (rng.integers(0, m, m) for _ in range(n))]
-    return Estimate(float(stat(y, a) - stat(y, b)), float(np.percentile(vals, 2.5)), float(np.percentile(vals, 97.5)))
+    return bootstrap_statistic(lambda y_, a_, b_: stat(y_, a_) - stat(y_, b_), (y, a, b), n=n, seed=seed)
 
 
 # --------------------------------------------------------------------------------------------- completion
@@ -243,4 +239,3 @@ def neighbour_scores(query: np.ndarray, pool: np.ndarray, pool_counts: np.ndarra
 def blend(base: np.ndarray, neighbours: np.ndarray, alpha: float) -> np.ndarray:
     """Base scores plus ``alpha`` x log neighbour share (a smoothed, customer-specific popularity)."""
     return base + alpha * np.log(neighbours + 1e-4)
-
