@@ -100,3 +100,7 @@ def test_evaluate_cstar_reports_every_task_and_recovers_planted_segments(shop):
     gains = report["profiling"]["age_group"]["pretraining_gain"]
     assert {"accuracy", "macro_f1"} <= set(gains)
     assert "Item resolution" in (root / "report.md").read_text()
+    refs = prof["references"]  # how much of the label the purchases carry, read by the same probe
+    assert set(refs) == {"tfidf_all_subclasses", "rhythm_statistics", "bag_and_rhythm"}
+    assert refs["rhythm_statistics"]["features"] == 14 and 0.0 <= refs["bag_and_rhythm"]["accuracy"]["value"] <= 1.0
+    assert "How much of age_group the purchases carry" in (root / "report.md").read_text()

@@ -83,3 +83,59 @@ def test_probe_predicts_every_customer_once_and_pairs_two_embeddings():
     assert diff.low > 0 and diff.value == pytest.approx(macro_f1(g["_y"], g["_pred"]) - macro_f1(g["_y"], n["_pred"]))
     same = paired_statistic(macro_f1, g["_y"], g["_pred"], g["_pred"])
     assert same.value == 0 and same.low == 0 == same.high
+
+
+def _events(baskets_per_customer):
+    """EncodedEvents from [[(day, [l3, ...]), ...], ...] (one list of baskets per customer)."""
+    from voicecart.trajectory.trajectories import EncodedEvents
+
+    day, basket, l3, offsets = [], [], [], [0]
+    for baskets in baskets_per_customer:
+        for b, (d, subclasses) in enumerate(baskets):
+            day += [float(d)] * len(subclasses)
+            basket += [b] * len(subclasses)
+            l3 += list(subclasses)
+        offsets.append(len(l3))
+    l3 = np.array(l3, np.int64)
+    return EncodedEvents(np.array([f"c{i}" for i in range(len(baskets_per_customer))], dtype=object),
+                         np.array(offsets, np.int64), np.array(day, np.float64), np.array(basket, np.int64),
+                         np.full(len(l3), 3, np.int64), np.full(len(l3), 3, np.int64), l3)
+
+
+def test_rhythm_statistics_by_hand():
+    from voicecart.trajectory.baselines import RHYTHM_STATISTICS, rhythm_statistics
+
+    # day 0 = 1970-01-01, a Thursday; day 4 a Monday. Customer 0: baskets of 3 and 1 subclasses on days 4, 11
+    ev = _events([[(4, [3, 4, 5]), (11, [3])], [], [(20, [6])]])
+    r = rhythm_statistics(ev, as_of_day=21.0)
+    assert r.shape == (3, len(RHYTHM_STATISTICS))
+    assert r[0, 0] == 1.0 and r[0, 1:7].sum() == 0  # both baskets on a Monday
+    assert r[0, 7] == pytest.approx(np.log(2)) and r[0, 8] == pytest.approx(np.log(2.0))  # mean size (3+1)/2
+    assert r[0, 9] == pytest.approx(np.log1p(10)) and r[0, 10] == pytest.approx(np.log1p(17))
+    assert r[0, 11] == pytest.approx(np.log1p(7)) and r[0, 12] == pytest.approx(np.log(4)) and r[0, 13] == 3
+    assert not r[1].any()  # no events: all zero, no NaN
+    assert r[2, 11] == 0 and r[2, 7] == 0 and np.isfinite(r).all()
+
+
+def test_label_ceiling_reads_what_each_reference_carries():
+    import scipy.sparse as sp
+
+    from voicecart.trajectory.baselines import rhythm_statistics, subclass_counts
+    from voicecart.trajectory.tasks import label_ceiling
+
+    rng = np.random.default_rng(0)
+    customers, by_size, by_aisle = [], [], []
+    for i in range(400):
+        big, low = i % 2 == 1, (i // 2) % 2 == 1  # two independent labels: basket size, and which half of the tree
+        pool = np.arange(3, 21) if low else np.arange(21, 39)
+        customers.append([(7 * b + int(rng.integers(0, 7)), rng.choice(pool, 8 if big else 2, replace=False))
+                          for b in range(3)])
+        by_size.append("big" if big else "small")
+        by_aisle.append("low" if low else "high")
+    ev = _events(customers)
+    refs = {"tfidf": sp.csr_matrix(subclass_counts(ev, 40), dtype=np.float64), "rhythm": rhythm_statistics(ev, 30.0)}
+    size, aisle = label_ceiling(refs, np.array(by_size, dtype=object)), label_ceiling(refs, np.array(by_aisle, dtype=object))
+    assert size["rhythm"]["accuracy"]["value"] > 0.95 and size["rhythm"]["features"] == 14
+    assert aisle["tfidf"]["accuracy"]["value"] > 0.95  # sparse input works
+    assert aisle["rhythm"]["accuracy"]["value"] < 0.65  # rhythm numbers know nothing of what was bought
+    assert aisle["rhythm"]["macro_f1"]["ci95"][0] <= aisle["rhythm"]["macro_f1"]["value"]

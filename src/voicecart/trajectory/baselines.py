@@ -132,3 +132,44 @@ def tree_vectors_sparse(events: EncodedEvents, sizes: tuple[int, int, int],
                       shape=(len(events), offset))
     m.sum_duplicates()
     return m
+
+
+RHYTHM_STATISTICS = ("share of baskets on Monday", "… Tuesday", "… Wednesday", "… Thursday", "… Friday",
+                     "… Saturday", "… Sunday", "log baskets", "log mean basket size (subclasses)",
+                     "log(1 + days since the last basket)", "log(1 + days since the first basket)",
+                     "log(1 + mean days between baskets)", "log events", "largest basket")
+
+
+def rhythm_statistics(events: EncodedEvents, as_of_day: float) -> np.ndarray:
+    """[C, 14] hand-made shopping-rhythm numbers per customer (:data:`RHYTHM_STATISTICS`; all 0 for a
+    customer with no event): a reference for what *when and how much* a customer shops says about a label,
+    next to what *what* they buy says (bag of categories)."""
+    from voicecart.trajectory.trajectories import weekday
+
+    out = np.zeros((len(events), len(RHYTHM_STATISTICS)), np.float64)
+    owner = _owner(events)
+    if len(owner) == 0:
+        return out.astype(np.float32)
+    first = np.ones(len(owner), bool)  # first event of each basket
+    first[1:] = (owner[1:] != owner[:-1]) | (events.basket[1:] != events.basket[:-1])
+    b_owner, b_day = owner[first], events.day[first]
+    b_size = np.diff(np.append(np.flatnonzero(first), len(owner)))
+    n = np.bincount(b_owner, minlength=len(events)).astype(np.float64)
+    has = n > 0
+    out[:, :7] = np.stack([np.bincount(b_owner, weights=weekday(b_day) == d, minlength=len(events))
+                           for d in range(7)], 1) / np.maximum(n, 1)[:, None]
+    out[has, 7] = np.log(n[has])
+    out[has, 8] = np.log(np.bincount(b_owner, weights=b_size, minlength=len(events))[has] / n[has])
+    last = np.full(len(events), -np.inf)
+    np.maximum.at(last, b_owner, b_day)
+    earliest = np.full(len(events), np.inf)
+    np.minimum.at(earliest, b_owner, b_day)
+    out[has, 9] = np.log1p(as_of_day - last[has])
+    out[has, 10] = np.log1p(as_of_day - earliest[has])
+    span = np.where(n > 1, (last - earliest) / np.maximum(n - 1, 1), 0.0)
+    out[has, 11] = np.log1p(span[has])
+    out[has, 12] = np.log(events.lengths[has])
+    big = np.zeros(len(events))
+    np.maximum.at(big, b_owner, b_size)
+    out[:, 13] = big
+    return out.astype(np.float32)

@@ -26,8 +26,9 @@ from voicecart.trajectory.pretrain import (CHECKPOINT, TrainConfig, plot_losses,
                                            to_tensors)
 from voicecart.trajectory.baselines import subclass_counts
 from voicecart.trajectory.tasks import (blend, bootstrap, completion_scores, fit_completion_head,
-                                        frequency_popularity_scores, history_matrices, macro_f1, neighbour_scores, nmi,
-                                        paired_statistic, popularity_scores, profiling, ranking_metrics)
+                                        frequency_popularity_scores, history_matrices, label_ceiling, macro_f1,
+                                        neighbour_scores, nmi, paired_statistic, popularity_scores, profiling,
+                                        ranking_metrics)
 from voicecart.trajectory.trajectories import CategoryVocab, Events, as_day, batch_arrays, first_basket_after
 
 Progress = Callable[[str, int, int], None]
@@ -143,6 +144,7 @@ def evaluate_cstar(con, cfg: EvaluationConfig, *, run_dir: Path | None = None,
     label_of = {lab: dict(zip(customers.column("customer_id").to_pylist(), customers.column(lab).to_pylist()))
                 for lab in cfg.labels}
     has_history = enc_test.lengths > 0
+    references = label_references(enc_test, sizes[2], day_test, embeddings["bag_of_categories"][1])
     profiling_report: dict[str, dict[str, object]] = {}
     for lab in cfg.labels:
         values = np.array([label_of[lab].get(c) for c in enc_test.customer_ids], dtype=object)
@@ -161,6 +163,9 @@ def evaluate_cstar(con, cfg: EvaluationConfig, *, run_dir: Path | None = None,
                 "accuracy": _paired(preds["cstar"] == y, preds[other] == y, cfg.seed),
                 "macro_f1": paired_statistic(macro_f1, y, preds["cstar"], preds[other], seed=cfg.seed).as_dict(),
                 "nmi": paired_statistic(nmi, y, clusters["cstar"], clusters[other], n=100, seed=cfg.seed).as_dict()}
+        say(f"profiling {lab} references", 0, 1)
+        profiling_report[lab]["references"] = label_ceiling({k: v[rows] for k, v in references.items()}, values[rows],
+                                                            seed=cfg.seed)
     report["profiling"] = profiling_report
 
     # ---- trajectory completion: first basket after the cut-off
@@ -177,6 +182,27 @@ def evaluate_cstar(con, cfg: EvaluationConfig, *, run_dir: Path | None = None,
                      cfg.seed)
     report["seconds"] = round(time.perf_counter() - t0, 1)
     return report
+
+
+REFERENCE_NAMES = {
+    "tfidf_all_subclasses": "TF-IDF of every subclass, uncompressed",
+    "rhythm_statistics": "shopping-rhythm statistics (weekdays, baskets, sizes, gaps)",
+    "bag_and_rhythm": "bag of categories + rhythm statistics",
+}
+
+
+def label_references(enc, n_l3: int, as_of_day: float, bag: np.ndarray) -> dict[str, object]:
+    """Features that are not embeddings, to read how much a label is written in the purchases at all:
+    the bag of categories uncompressed (sparse TF-IDF of every subclass), the hand-made rhythm numbers,
+    and the bag-of-categories embedding with them."""
+    from sklearn.feature_extraction.text import TfidfTransformer
+
+    from voicecart.trajectory.baselines import rhythm_statistics
+
+    counts = subclass_counts(enc, n_l3)
+    rhythm_stats = rhythm_statistics(enc, as_of_day)
+    return {"tfidf_all_subclasses": TfidfTransformer(sublinear_tf=True).fit_transform(counts).tocsr(),
+            "rhythm_statistics": rhythm_stats, "bag_and_rhythm": np.hstack([bag, rhythm_stats])}
 
 
 def completion_task(events: Events, vocab: CategoryVocab, enc_head, enc_test, day_head: float, day_test: float,
@@ -370,6 +396,11 @@ def report_markdown(report: dict) -> str:
                 f"macro-F1 {ci(pre['macro_f1'])}" + (f", NMI {ci(pre['nmi'])}" if "nmi" in pre else "")
                 + f"; minus bag of categories: accuracy {ci(boc['accuracy'])}, macro-F1 {ci(boc['macro_f1'])}"
                 + (f", NMI {ci(boc['nmi'])}" if "nmi" in boc else "") + "."]
+        if d.get("references"):
+            out += ["", f"How much of {lab} the purchases carry at all — the same probe on features that are not "
+                    "embeddings:", "", "| reference features | features | accuracy | macro-F1 |", "|---|---|---|---|"]
+            out += [f"| {REFERENCE_NAMES.get(k, k)} | {v['features']:,} | {ci(v['accuracy'])} | {ci(v['macro_f1'])} |"
+                    for k, v in d["references"].items()]
     m = report["masked_hit_rate"]
     out += ["", f"**Masked categories on held-out (February) events** ({m['customers']:,} customers): top-10 hit rate",
             "", "| method | hit@10 |", "|---|---|"]

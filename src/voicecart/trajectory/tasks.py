@@ -58,20 +58,11 @@ def profiling(embeddings: np.ndarray, labels: np.ndarray, *, seed: int = 0, fold
     probe trained on the other folds, so every customer is a test customer once and two embeddings are
     compared on all customers (paired), not on a 20% sample."""
     from sklearn.cluster import KMeans
-    from sklearn.linear_model import LogisticRegression
-    from sklearn.model_selection import StratifiedKFold
-    from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
 
     labels = np.asarray(labels, dtype=object).astype(str)
     classes, y = np.unique(labels, return_inverse=True)
-    pred = np.zeros(len(y), np.int64)
-    majority = np.zeros(len(y), np.int64)
-    for tr, te in StratifiedKFold(folds, shuffle=True, random_state=seed).split(embeddings, y):
-        probe = make_pipeline(StandardScaler(), LogisticRegression(max_iter=300, C=0.5))
-        probe.fit(embeddings[tr], y[tr])
-        pred[te] = probe.predict(embeddings[te])
-        majority[te] = np.bincount(y[tr]).argmax()
+    pred, majority = probe_predictions(embeddings, y, seed=seed, folds=folds)
     clusters = KMeans(len(classes), n_init=3, random_state=seed).fit_predict(
         StandardScaler().fit_transform(embeddings))
     return {
@@ -82,6 +73,43 @@ def profiling(embeddings: np.ndarray, labels: np.ndarray, *, seed: int = 0, fold
         "nmi": bootstrap_statistic(nmi, (y, clusters), n=100, seed=seed).as_dict(),
         "_y": y, "_pred": pred, "_clusters": clusters,
     }
+
+
+def probe_predictions(features, y: np.ndarray, *, seed: int = 0, folds: int = 5) -> tuple[np.ndarray, np.ndarray]:
+    """Cross-fitted predictions of the linear probe (and of the training folds' majority class).
+
+    ``features``: dense (standardised first) or scipy-sparse (already normalised, e.g. TF-IDF rows)."""
+    import scipy.sparse as sp
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.model_selection import StratifiedKFold
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    pred = np.zeros(len(y), np.int64)
+    majority = np.zeros(len(y), np.int64)
+    for tr, te in StratifiedKFold(folds, shuffle=True, random_state=seed).split(np.zeros(len(y)), y):
+        probe = LogisticRegression(max_iter=300, C=0.5)
+        if not sp.issparse(features):
+            probe = make_pipeline(StandardScaler(), probe)
+        probe.fit(features[tr], y[tr])
+        pred[te] = probe.predict(features[te])
+        majority[te] = np.bincount(y[tr]).argmax()
+    return pred, majority
+
+
+def label_ceiling(references: dict[str, object], labels: np.ndarray, *, seed: int = 0, folds: int = 5
+                  ) -> dict[str, dict[str, object]]:
+    """How much of a label the purchase history itself carries: the same probe on reference features that
+    are not embeddings (every subclass's TF-IDF without compression, shopping-rhythm statistics, both).
+    An embedding cannot be expected to beat the best of these by much."""
+    classes, y = np.unique(np.asarray(labels, dtype=object).astype(str), return_inverse=True)
+    out = {}
+    for name, features in references.items():
+        pred, _ = probe_predictions(features, y, seed=seed, folds=folds)
+        out[name] = {"accuracy": bootstrap(pred == y, seed=seed).as_dict(),
+                     "macro_f1": bootstrap_statistic(macro_f1, (y, pred), seed=seed).as_dict(),
+                     "features": int(features.shape[1])}
+    return out
 
 
 def macro_f1(y: np.ndarray, pred: np.ndarray) -> float:
