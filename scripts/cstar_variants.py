@@ -13,8 +13,6 @@ from __future__ import annotations
 
 import argparse
 import json
-from dataclasses import replace
-from datetime import datetime
 from pathlib import Path
 
 import numpy as np
@@ -23,10 +21,12 @@ import torch
 from voicecart.data import connect
 from voicecart.trajectory.baselines import BagOfCategories
 from voicecart.trajectory.embed import embed_events
-from voicecart.trajectory.model import CStar, CStarConfig
+from voicecart.trajectory.evaluate import (EvaluationConfig, customer_labels, encoder_setup, paired_difference,
+                                           pretraining_holdout)
+from voicecart.trajectory.model import CStar
 from voicecart.trajectory.pretrain import TrainConfig, pretrain
-from voicecart.trajectory.tasks import bootstrap, profiling
-from voicecart.trajectory.trajectories import CategoryVocab, as_day, load_events
+from voicecart.trajectory.tasks import profiling
+from voicecart.trajectory.trajectories import as_day, load_events
 
 
 def main() -> None:
@@ -38,34 +38,28 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=2)
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
+    ev = EvaluationConfig()  # the evaluation's cut-off, hold-out, labels and seed
     con = connect(args.data)
-    cut = datetime(2001, 2, 1)
-    base = CStarConfig(1, 1, 1, **json.loads(args.overrides))
-    window = load_events(con).window(cut, max_events=base.max_events)
-    vocab = CategoryVocab.from_paths(window.l1, window.l2, window.l3)
-    cfg = replace(base, n_l1=vocab.sizes[0], n_l2=vocab.sizes[1], n_l3=vocab.sizes[2])
-    enc = window.encode(vocab)
-    holdout = np.random.default_rng(0).random(len(window)) < 0.2  # as EvaluationConfig.holdout
+    overrides = json.loads(args.overrides)
+    window, vocab, cfg = encoder_setup(load_events(con), ev.test_from, overrides)
+    enc, day = window.encode(vocab), as_day(ev.test_from)
     if args.name == "untrained":
-        torch.manual_seed(0)
+        torch.manual_seed(ev.seed)
         model = CStar(cfg).eval()
     else:
-        model = pretrain(window.select(np.flatnonzero(~holdout)).encode(vocab), vocab, as_day(cut), cfg,
-                         TrainConfig(epochs=args.epochs), None).model
-    emb = embed_events(model, enc, as_day(cut))
-    bag = BagOfCategories(vocab.sizes[2], cfg.dim, 0).fit(enc).transform(enc)
-    customers = con.sql("SELECT customer_id, age_group, postal_area FROM customers").to_arrow_table()
-    out: dict[str, object] = {"name": args.name, "overrides": json.loads(args.overrides), "epochs": args.epochs}
-    for label in ("age_group", "postal_area"):
-        of = dict(zip(customers.column("customer_id").to_pylist(), customers.column(label).to_pylist()))
-        values = np.array([of.get(c) for c in enc.customer_ids], dtype=object)
+        keep = np.flatnonzero(~pretraining_holdout(len(window), ev.holdout, ev.seed))
+        model = pretrain(window.select(keep).encode(vocab), vocab, day, cfg,
+                         TrainConfig(epochs=args.epochs, seed=ev.seed), None).model
+    emb = embed_events(model, enc, day)
+    bag = BagOfCategories(vocab.sizes[2], cfg.dim, ev.seed).fit(enc).transform(enc)
+    out: dict[str, object] = {"name": args.name, "overrides": overrides, "epochs": args.epochs}
+    for label, values in customer_labels(con, enc.customer_ids, ev.labels).items():
         rows = np.flatnonzero((enc.lengths > 0) & np.array([v is not None for v in values]))
-        mine, theirs = profiling(emb[rows], values[rows]), profiling(bag[rows], values[rows])
+        mine, theirs = profiling(emb[rows], values[rows], seed=ev.seed), profiling(bag[rows], values[rows], seed=ev.seed)
         y = mine["_y"]
         out[label] = {"accuracy": mine["accuracy"]["value"], "macro_f1": mine["macro_f1"]["value"],
                       "nmi": mine["nmi"]["value"], "bag_of_categories_accuracy": theirs["accuracy"]["value"],
-                      "minus_bag_of_categories": bootstrap((mine["_pred"] == y).astype(float)
-                                                           - (theirs["_pred"] == y).astype(float)).as_dict()}
+                      "minus_bag_of_categories": paired_difference(mine["_pred"] == y, theirs["_pred"] == y, ev.seed)}
     print(json.dumps(out))
 
 

@@ -59,14 +59,14 @@ def resolution_with_embedding(data: Path, checkpoint: Path, test_from: datetime,
     arms = {"without_embedding": None, "with_embedding": load_encoder(checkpoint)[:2]}
     if no_pretraining is not None:
         arms["with_no_pretraining"] = load_encoder(no_pretraining)[:2]
-    test_end = float(purchases.day.max()) + 1
-    hits, out = {}, {}
+    # the test queries do not depend on the embedding: built once, from the plain snapshot
+    tq = category_queries(purchases, base[start].catalog, base[start].history, base[start].aggregates, start,
+                          float(purchases.day.max()) + 1)
+    hits, out = {}, {"queries": int(len(tq))}
     for name, encoder in arms.items():
         snaps = base if encoder is None else {day: with_embedding(s, *encoder) for day, s in base.items()}
         use = encoder is not None
         test = snaps[start]
-        tq = category_queries(purchases, test.catalog, test.history, test.aggregates, start, test_end)
-        out["queries"] = int(len(tq))
         ranker = train_on_cuts(purchases, cuts, start, lambda _p, day: snaps[day],
                                config=RankerConfig(epochs=epochs, use_embedding=use), log=log)
         feats = list_features(tq, test.catalog, test.history, test.aggregates, use_embedding=use)

@@ -55,9 +55,12 @@ class BagOfCategories:
         self.svd = TruncatedSVD(min(self.dim, self.n_l3 - 1), random_state=self.seed).fit(self.tfidf.transform(counts))
         return self
 
+    def weights(self, events: EncodedEvents) -> sp.csr_matrix:
+        """[C, n_l3] the fitted TF-IDF of every subclass, before the SVD (rows L2-normalised)."""
+        return self.tfidf.transform(subclass_counts(events, self.n_l3)).tocsr()
+
     def transform(self, events: EncodedEvents) -> np.ndarray:
-        z = self.svd.transform(self.tfidf.transform(subclass_counts(events, self.n_l3)))
-        return _pad(z, self.dim)
+        return _pad(self.svd.transform(self.weights(events)), self.dim)
 
 
 class TreeWassersteinSVD:

@@ -19,17 +19,18 @@ from typing import Callable
 import numpy as np
 import torch
 
-from voicecart.trajectory.baselines import BagOfCategories, CategoryMean, TreeWassersteinSVD
+from voicecart.trajectory.baselines import (BagOfCategories, CategoryMean, TreeWassersteinSVD, rhythm_statistics,
+                                            subclass_counts)
 from voicecart.trajectory.embed import embed_events
 from voicecart.trajectory.model import CStar, CStarConfig
 from voicecart.trajectory.pretrain import (CHECKPOINT, TrainConfig, plot_losses, pretrain, save_checkpoint,
                                            to_tensors)
-from voicecart.trajectory.baselines import subclass_counts
 from voicecart.trajectory.tasks import (blend, bootstrap, completion_scores, fit_completion_head,
                                         frequency_popularity_scores, history_matrices, label_ceiling, macro_f1,
                                         neighbour_scores, nmi, paired_statistic, popularity_scores, profiling,
                                         ranking_metrics)
-from voicecart.trajectory.trajectories import CategoryVocab, Events, as_day, batch_arrays, first_basket_after
+from voicecart.trajectory.trajectories import (N_SPECIAL, CategoryVocab, Events, as_day, batch_arrays,
+                                               first_basket_after)
 
 Progress = Callable[[str, int, int], None]
 ALPHAS = (0.0, 0.1, 0.2, 0.4, 0.8)
@@ -51,9 +52,34 @@ class EvaluationConfig:
     img_dir: Path | None = None  # where the 2-D map and loss curves go
 
 
-def _paired(a: np.ndarray, b: np.ndarray, seed: int = 0) -> dict[str, object]:
+def paired_difference(a: np.ndarray, b: np.ndarray, seed: int = 0) -> dict[str, object]:
     """Mean of a - b over the same customers, with its 95% bootstrap interval."""
     return bootstrap(np.asarray(a, float) - np.asarray(b, float), seed=seed).as_dict()
+
+
+def encoder_setup(events: Events, cut: datetime, overrides: dict) -> tuple[Events, CategoryVocab, CStarConfig]:
+    """The window before ``cut`` (at most ``max_events`` per customer), its category vocabulary, and the
+    model config with ``overrides`` and that vocabulary's sizes."""
+    base = CStarConfig(1, 1, 1, **overrides)
+    window = events.window(cut, max_events=base.max_events)
+    vocab = CategoryVocab.from_paths(window.l1, window.l2, window.l3)
+    return window, vocab, replace(base, n_l1=vocab.sizes[0], n_l2=vocab.sizes[1], n_l3=vocab.sizes[2])
+
+
+def pretraining_holdout(n_customers: int, share: float, seed: int) -> np.ndarray:
+    """[C] bool: the customers kept out of pre-training (``EvaluationConfig.holdout``)."""
+    return np.random.default_rng(seed).random(n_customers) < share
+
+
+def customer_labels(con, customer_ids, labels: tuple[str, ...]) -> dict[str, np.ndarray]:
+    """Each label of the ``customers`` table for ``customer_ids`` (object arrays, None where unknown)."""
+    table = con.sql(f"SELECT customer_id, {', '.join(labels)} FROM customers").to_arrow_table()
+    ids = table.column("customer_id").to_pylist()
+    out = {}
+    for lab in labels:
+        of = dict(zip(ids, table.column(lab).to_pylist()))
+        out[lab] = np.array([of.get(c) for c in customer_ids], dtype=object)
+    return out
 
 
 def evaluate_cstar(con, cfg: EvaluationConfig, *, run_dir: Path | None = None,
@@ -67,17 +93,14 @@ def evaluate_cstar(con, cfg: EvaluationConfig, *, run_dir: Path | None = None,
         Path(cfg.img_dir).mkdir(parents=True, exist_ok=True)
     events = load_events(con)
     cut, head_cut = cfg.test_from, cfg.test_from - timedelta(days=cfg.head_days)
-    base = CStarConfig(1, 1, 1, **cfg.model)
-    window = events.window(cut, max_events=base.max_events)
-    vocab = CategoryVocab.from_paths(window.l1, window.l2, window.l3)
+    window, vocab, model_cfg = encoder_setup(events, cut, cfg.model)
     sizes = vocab.sizes
-    model_cfg = replace(base, n_l1=sizes[0], n_l2=sizes[1], n_l3=sizes[2])
     enc_test = window.encode(vocab)
     # customers the encoders never train on: the completion blend weights are chosen on their head-month
     # baskets, so a head that memorised the pre-training window's baskets cannot pick its own weight
-    holdout = np.random.default_rng(cfg.seed).random(len(window)) < cfg.holdout
+    holdout = pretraining_holdout(len(window), cfg.holdout, cfg.seed)
     enc_pretrain = window.select(np.flatnonzero(~holdout)).encode(vocab)
-    head_window = events.window(head_cut, max_events=base.max_events)
+    head_window = events.window(head_cut, max_events=model_cfg.max_events)
     enc_head_pretrain = head_window.select(np.flatnonzero(~holdout)).encode(vocab)
     enc_head = head_window.encode(vocab)
     day_test, day_head = as_day(cut), as_day(head_cut)
@@ -132,22 +155,20 @@ def evaluate_cstar(con, cfg: EvaluationConfig, *, run_dir: Path | None = None,
 
     # ---- baselines, fitted on the pre-training window, applied to both cut-offs
     dim = model_cfg.dim
-    for name, baseline in (("bag_of_categories", BagOfCategories(sizes[2], dim, cfg.seed)),
-                           ("category_mean", CategoryMean(sizes[2], dim, cfg.seed)),
+    bag = BagOfCategories(sizes[2], dim, cfg.seed)
+    for name, baseline in (("bag_of_categories", bag), ("category_mean", CategoryMean(sizes[2], dim, cfg.seed)),
                            ("tree_wasserstein_svd", TreeWassersteinSVD(sizes, dim, cfg.seed))):
         say(f"baseline {name}", 0, 1)
         baseline.fit(enc_test)
         embeddings[name] = (baseline.transform(enc_head), baseline.transform(enc_test))
 
     # ---- profiling: linear probe + k-means on embeddings as of test_from, customers with history
-    customers = con.sql("SELECT customer_id, age_group, postal_area FROM customers").to_arrow_table()
-    label_of = {lab: dict(zip(customers.column("customer_id").to_pylist(), customers.column(lab).to_pylist()))
-                for lab in cfg.labels}
+    label_values = customer_labels(con, enc_test.customer_ids, cfg.labels)
     has_history = enc_test.lengths > 0
-    references = label_references(enc_test, sizes[2], day_test, embeddings["bag_of_categories"][1])
+    references = label_references(bag, enc_test, day_test, embeddings["bag_of_categories"][1])
     profiling_report: dict[str, dict[str, object]] = {}
     for lab in cfg.labels:
-        values = np.array([label_of[lab].get(c) for c in enc_test.customer_ids], dtype=object)
+        values = label_values[lab]
         rows = np.flatnonzero(has_history & np.array([v is not None for v in values]))
         profiling_report[lab] = {}
         preds: dict[str, np.ndarray] = {}
@@ -160,7 +181,7 @@ def evaluate_cstar(con, cfg: EvaluationConfig, *, run_dir: Path | None = None,
             profiling_report[lab][name] = res
         for other, key in (("no_pretraining", "pretraining_gain"), ("bag_of_categories", "gain_over_bag_of_categories")):
             profiling_report[lab][key] = {
-                "accuracy": _paired(preds["cstar"] == y, preds[other] == y, cfg.seed),
+                "accuracy": paired_difference(preds["cstar"] == y, preds[other] == y, cfg.seed),
                 "macro_f1": paired_statistic(macro_f1, y, preds["cstar"], preds[other], seed=cfg.seed).as_dict(),
                 "nmi": paired_statistic(nmi, y, clusters["cstar"], clusters[other], n=100, seed=cfg.seed).as_dict()}
         say(f"profiling {lab} references", 0, 1)
@@ -174,12 +195,9 @@ def evaluate_cstar(con, cfg: EvaluationConfig, *, run_dir: Path | None = None,
                                            head_models=head_models, tune_on=holdout)
     report["completion"]["rolling_origin"] = cfg.rolling
     report["masked_hit_rate"] = masked_hit_rate(models, events, vocab, cut, model_cfg.max_events, cfg.seed)
-    if cfg.img_dir is not None:
-        ages = np.array([label_of["age_group"].get(c) for c in enc_test.customer_ids], dtype=object) \
-            if "age_group" in label_of else None
-        if ages is not None:
-            plot_map(embeddings["cstar"][1][has_history], ages[has_history], Path(cfg.img_dir) / "cstar_map.png",
-                     cfg.seed)
+    if cfg.img_dir is not None and "age_group" in label_values:
+        ages = label_values["age_group"]
+        plot_map(embeddings["cstar"][1][has_history], ages[has_history], Path(cfg.img_dir) / "cstar_map.png", cfg.seed)
     report["seconds"] = round(time.perf_counter() - t0, 1)
     return report
 
@@ -191,18 +209,13 @@ REFERENCE_NAMES = {
 }
 
 
-def label_references(enc, n_l3: int, as_of_day: float, bag: np.ndarray) -> dict[str, object]:
+def label_references(bag: BagOfCategories, enc, as_of_day: float, bag_embedding: np.ndarray) -> dict[str, object]:
     """Features that are not embeddings, to read how much a label is written in the purchases at all:
-    the bag of categories uncompressed (sparse TF-IDF of every subclass), the hand-made rhythm numbers,
-    and the bag-of-categories embedding with them."""
-    from sklearn.feature_extraction.text import TfidfTransformer
-
-    from voicecart.trajectory.baselines import rhythm_statistics
-
-    counts = subclass_counts(enc, n_l3)
+    the fitted bag of categories uncompressed (its TF-IDF of every subclass, sparse), the hand-made rhythm
+    numbers, and the bag-of-categories embedding (``bag_embedding``, ``bag.transform(enc)``) with them."""
     rhythm_stats = rhythm_statistics(enc, as_of_day)
-    return {"tfidf_all_subclasses": TfidfTransformer(sublinear_tf=True).fit_transform(counts).tocsr(),
-            "rhythm_statistics": rhythm_stats, "bag_and_rhythm": np.hstack([bag, rhythm_stats])}
+    return {"tfidf_all_subclasses": bag.weights(enc), "rhythm_statistics": rhythm_stats,
+            "bag_and_rhythm": np.hstack([bag_embedding, rhythm_stats])}
 
 
 def completion_task(events: Events, vocab: CategoryVocab, enc_head, enc_test, day_head: float, day_test: float,
@@ -267,7 +280,8 @@ def completion_task(events: Events, vocab: CategoryVocab, enc_head, enc_test, da
     for name, (rec, ndcg) in results.items():
         out[name] = {"recall@10": bootstrap(rec, seed=seed).as_dict(), "ndcg@10": bootstrap(ndcg, seed=seed).as_dict()}
     ref = results["cstar"][0]
-    out["gain_recall@10"] = {other: _paired(ref, results[other][0], seed) for other in results if other != "cstar"}
+    out["gain_recall@10"] = {other: paired_difference(ref, results[other][0], seed)
+                             for other in results if other != "cstar"}
     return out
 
 
@@ -275,7 +289,7 @@ def completion_task(events: Events, vocab: CategoryVocab, enc_head, enc_test, da
 def next_basket_scores(model: CStar, embeddings: np.ndarray) -> np.ndarray:
     """[R, n_l3] log-probabilities of the pre-trained next-basket head (specials at a large negative)."""
     logits = model.predict_next(torch.from_numpy(np.ascontiguousarray(embeddings)))
-    logits[:, :3] = -1e4
+    logits[:, :N_SPECIAL] = -1e4
     return torch.log_softmax(logits, dim=1).numpy()
 
 
