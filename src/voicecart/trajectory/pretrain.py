@@ -3,8 +3,8 @@
 Every step reads a batch of customers twice — the trajectory before a random basket, and a random crop —
 and adds the five objectives of ``model.py``: tree-Wasserstein distillation (structure), masked category
 and next-basket prediction (semantics), rhythm prediction and two-window consistency. ``checkpoint.pt``
-in the run folder always holds the last good state; a re-run with ``resume=True`` continues from it, and a non-finite loss stops the run with a
-message that names the step, leaving that checkpoint untouched.
+in the run folder always holds the last good state; a re-run with ``resume=True`` continues from it, and a
+non-finite loss stops the run with a message that names the step, leaving that checkpoint untouched.
 """
 
 from __future__ import annotations

@@ -102,7 +102,7 @@ def label_ceiling(references: dict[str, object], labels: np.ndarray, *, seed: in
     """How much of a label the purchase history itself carries: the same probe on reference features that
     are not embeddings (every subclass's TF-IDF without compression, shopping-rhythm statistics, both).
     An embedding cannot be expected to beat the best of these by much."""
-    classes, y = np.unique(np.asarray(labels, dtype=object).astype(str), return_inverse=True)
+    y = np.unique(np.asarray(labels, dtype=object).astype(str), return_inverse=True)[1]
     out = {}
     for name, features in references.items():
         pred, _ = probe_predictions(features, y, seed=seed, folds=folds)
