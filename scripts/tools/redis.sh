@@ -3,7 +3,7 @@
 # their own instance on a free localhost port. Safe to re-run: does nothing when already there.
 set -euo pipefail
 if command -v redis-server >/dev/null 2>&1; then
-  echo "redis-server already installed: $(redis-server --version | head -1)"
+  echo "redis-server already installed: $(redis-server --version | sed -n 1p)"
   exit 0
 fi
 SUDO=""
@@ -15,4 +15,4 @@ fi
 $SUDO apt-get install -y -qq --no-install-recommends redis-server >/dev/null || {
   $SUDO apt-get update -qq && $SUDO apt-get install -y -qq --no-install-recommends redis-server >/dev/null; }
 # The package may start a system-wide instance on 6379; the tests never use it.
-echo "installed: $(redis-server --version | head -1)"
+echo "installed: $(redis-server --version | sed -n 1p)"

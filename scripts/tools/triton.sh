@@ -33,12 +33,14 @@ stub="$pkg/python_backend_stubs/3.11/triton_python_backend_stub"
 
 # The 3.11 stub links the shared libpython3.11 (Debian package libpython3.11), which a bare
 # machine may lack even when python3.11 itself comes from elsewhere (pyenv, a slim image).
-if LD_LIBRARY_PATH="$libs" ldd "$stub" | grep -q "libpython3.11.*not found"; then
+# `|| true`: grep stops at its first match, and under pipefail ldd's SIGPIPE would flip the test.
+stub_libs() { LD_LIBRARY_PATH="$libs" ldd "$stub" || true; }
+if stub_libs | grep "libpython3.11.*not found" >/dev/null; then
   if command -v apt-get >/dev/null; then
     echo "triton: installing libpython3.11 for the python backend stub"
     (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq libpython3.11) >/dev/null
   fi
-  if LD_LIBRARY_PATH="$libs" ldd "$stub" | grep -q "not found"; then
+  if stub_libs | grep "not found" >/dev/null; then
     echo "triton: the python backend stub misses libraries:" >&2
     LD_LIBRARY_PATH="$libs" ldd "$stub" | grep "not found" >&2
     exit 1
