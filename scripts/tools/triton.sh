@@ -42,7 +42,7 @@ if stub_libs | grep "libpython3.11.*not found" >/dev/null; then
   fi
   if stub_libs | grep "not found" >/dev/null; then
     echo "triton: the python backend stub misses libraries:" >&2
-    LD_LIBRARY_PATH="$libs" ldd "$stub" | grep "not found" >&2
+    stub_libs | grep "not found" >&2
     exit 1
   fi
 fi

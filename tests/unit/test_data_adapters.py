@@ -43,7 +43,6 @@ def test_tafeng_customer_day_is_one_order_and_subclass_becomes_three_levels(tmp_
     assert customers["0002"]["age_group"] == "<25" and customers["0002"]["postal_area"] == "221"
 
 
-
 def test_tafeng_folder_stands_for_the_one_file_in_it(tmp_path):
     folder = tmp_path / "tafeng"
     folder.mkdir()
@@ -54,6 +53,7 @@ def test_tafeng_folder_stands_for_the_one_file_in_it(tmp_path):
     empty.mkdir()
     with pytest.raises(DataError, match="is a folder: pass the Ta-Feng file itself"):
         prepare("tafeng", tmp_path / "out2", path=empty)
+
 
 def test_manifest_records_counts_checksums_and_schema_version(tmp_path):
     out = tmp_path / "out"

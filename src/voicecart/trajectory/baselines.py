@@ -9,6 +9,9 @@ window, so embeddings of two cut-offs live in one space.
   customer is the mean vector of its events;
 * ``TreeWassersteinSVD``: the linear Wasserstein embedding — each customer's exact tree-Wasserstein
   vector (L1 distances between them *are* the OT distances), compressed to ``dim`` by truncated SVD.
+
+``rhythm_statistics`` is not an embedding but a reference: 14 hand-made numbers on when and how much a
+customer shops, which the evaluation's probes read beside bag of categories.
 """
 
 from __future__ import annotations
@@ -16,7 +19,7 @@ from __future__ import annotations
 import numpy as np
 import scipy.sparse as sp
 
-from voicecart.trajectory.trajectories import N_SPECIAL, EncodedEvents
+from voicecart.trajectory.trajectories import N_SPECIAL, EncodedEvents, weekday
 from voicecart.trajectory.wasserstein import DEFAULT_EDGE_WEIGHTS
 
 
@@ -147,8 +150,6 @@ def rhythm_statistics(events: EncodedEvents, as_of_day: float) -> np.ndarray:
     """[C, 14] hand-made shopping-rhythm numbers per customer (:data:`RHYTHM_STATISTICS`; all 0 for a
     customer with no event): a reference for what *when and how much* a customer shops says about a label,
     next to what *what* they buy says (bag of categories)."""
-    from voicecart.trajectory.trajectories import weekday
-
     out = np.zeros((len(events), len(RHYTHM_STATISTICS)), np.float64)
     owner = _owner(events)
     if len(owner) == 0:

@@ -165,7 +165,7 @@ def evaluate_cstar(con, cfg: EvaluationConfig, *, run_dir: Path | None = None,
     # ---- profiling: linear probe + k-means on embeddings as of test_from, customers with history
     label_values = customer_labels(con, enc_test.customer_ids, cfg.labels)
     has_history = enc_test.lengths > 0
-    references = label_references(bag, enc_test, day_test, embeddings["bag_of_categories"][1])
+    references = label_references(bag, enc_test, day_test)
     profiling_report: dict[str, dict[str, object]] = {}
     for lab in cfg.labels:
         values = label_values[lab]
@@ -209,13 +209,13 @@ REFERENCE_NAMES = {
 }
 
 
-def label_references(bag: BagOfCategories, enc, as_of_day: float, bag_embedding: np.ndarray) -> dict[str, object]:
+def label_references(bag: BagOfCategories, enc, as_of_day: float) -> dict[str, object]:
     """Features that are not embeddings, to read how much a label is written in the purchases at all:
     the fitted bag of categories uncompressed (its TF-IDF of every subclass, sparse), the hand-made rhythm
-    numbers, and the bag-of-categories embedding (``bag_embedding``, ``bag.transform(enc)``) with them."""
+    numbers, and the bag-of-categories embedding with them."""
     rhythm_stats = rhythm_statistics(enc, as_of_day)
     return {"tfidf_all_subclasses": bag.weights(enc), "rhythm_statistics": rhythm_stats,
-            "bag_and_rhythm": np.hstack([bag_embedding, rhythm_stats])}
+            "bag_and_rhythm": np.hstack([bag.transform(enc), rhythm_stats])}
 
 
 def completion_task(events: Events, vocab: CategoryVocab, enc_head, enc_test, day_head: float, day_test: float,
