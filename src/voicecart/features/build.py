@@ -1,9 +1,11 @@
-"""Run the feature SQL on DuckDB and write the offline feature tables as parquet.
+"""The offline feature tables the Feast views read: the snapshot SQL at one moment, for every customer.
 
-``build_features(data_dir, out_dir)`` writes one parquet file per feature table into ``out_dir``
-(the Feast file sources read them), plus ``features.json`` saying what was written and as of
-when. Each file is written to a temporary name and renamed, so a failed build leaves the old
-tables whole. ``profiles_as_of(con, as_of)`` is the same profile SQL for training snapshots.
+``build_features(data_dir, out_dir)`` writes one parquet file per table into ``out_dir`` (the Feast
+file sources read them), plus ``features.json`` saying what was written and as of when. They are the
+feature SQL of :mod:`voicecart.features.sql` with every customer as a request: the online profile
+(``customer_profile``), the product statistics (``product_features`` = ``product_stats``) and the
+category shares (``customer_features``) — the very rows a training snapshot holds for its queries.
+Each file is written to a temporary name and renamed, so a failed build leaves the old tables whole.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ import os
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import duckdb
@@ -21,10 +23,14 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from voicecart.features.errors import FeatureStoreError
-from voicecart.features.sql import render
+from voicecart.features.offline import normalize
+from voicecart.features.sql import ALL_CUSTOMERS, MOMENTS, product_grid, render
+from voicecart.schemas.times import naive_utc
 
 FEATURE_TABLES: tuple[str, ...] = ("customer_profile", "customer_features", "product_features")
 """Tables :func:`build_features` writes by default (``customer_product`` on request)."""
+QUERY_OF = {"product_features": "product_stats"}
+"""Feast table name -> the feature query that fills it (the others share their query's name)."""
 EMBEDDINGS_FILE = "customer_embedding.parquet"
 """Where C-STAR writes embeddings, inside the offline folder: see :func:`write_embeddings`."""
 EMBEDDING_SCHEMA = pa.schema([
@@ -33,6 +39,7 @@ EMBEDDING_SCHEMA = pa.schema([
     pa.field("embedding", pa.list_(pa.float32())),
 ])
 SUMMARY_FILE = "features.json"
+EVENT_TIMESTAMP = pa.timestamp("us", tz="UTC")
 
 
 @dataclass
@@ -48,28 +55,26 @@ class BuildSummary:
         return {"as_of": [t.isoformat() for t in self.as_of], "rows": self.rows, "seconds": round(self.seconds, 3)}
 
 
-EVENT_TIMESTAMP = pa.timestamp("us", tz="UTC")
-
-
-def _table(con: duckdb.DuckDBPyConnection, sql: str) -> pa.Table:
-    """Run one query; ``event_timestamp`` becomes tz-aware UTC (what Feast's file store expects)."""
-    table = con.sql(sql).to_arrow_table()
-    i = table.schema.get_field_index("event_timestamp")
-    return table.set_column(i, pa.field("event_timestamp", EVENT_TIMESTAMP, nullable=False),
-                            table.column(i).cast(EVENT_TIMESTAMP))
-
-
 def feature_table(con: duckdb.DuckDBPyConnection, name: str, as_of: datetime | Sequence[datetime]) -> pa.Table:
-    """One feature table at one or several ``as_of`` moments (rows stamped ``event_timestamp = as_of``).
+    """One feature table for every customer (or product) at one or several ``as_of`` moments.
 
     ``con`` must expose the canonical tables (``voicecart.data.connect``). Only orders strictly
-    before each ``as_of`` are used.
+    before each ``as_of`` are used; rows carry ``event_timestamp = as_of``.
     """
     moments = [as_of] if isinstance(as_of, datetime) else list(as_of)
     if not moments:
         raise FeatureStoreError("feature_table needs at least one as_of moment")
-    parts = [_table(con, render(name, t)) for t in moments]
-    return parts[0] if len(parts) == 1 else pa.concat_tables(parts)
+    query = QUERY_OF.get(name, name)
+    if query == "product_stats":
+        grid = product_grid(moments)
+        con.register(MOMENTS, pa.table({"as_of": pa.array([m for m, _ in grid], pa.timestamp("us")),
+                                        "wanted": pa.array([w for _, w in grid], pa.bool_())}))
+        sql = render(query, t0=min(naive_utc(m) for m in moments))
+    else:
+        con.register(MOMENTS, pa.table({"as_of": pa.array([naive_utc(m) for m in moments], pa.timestamp("us")),
+                                        "wanted": pa.array([True] * len(moments))}))
+        sql = render(query, requests=ALL_CUSTOMERS)
+    return normalize(con.sql(sql).to_arrow_table())
 
 
 def profiles_as_of(con: duckdb.DuckDBPyConnection, as_of: datetime | Sequence[datetime]) -> pa.Table:
@@ -100,8 +105,17 @@ def snapshot_times(con: duckdb.DuckDBPyConnection, as_of: datetime, every_days: 
     return sorted(moments) or [as_of]
 
 
-def _naive_utc(t: datetime) -> datetime:
-    return t.astimezone(timezone.utc).replace(tzinfo=None) if t.tzinfo else t
+def materialized(data_dir: str | Path, as_of: datetime | None = None) -> tuple[pa.Table, pa.Table]:
+    """(customer_profile, product_stats) of every customer and product at ``as_of`` (default: after the last
+    order): what a materialization puts online, computed in memory."""
+    from voicecart.data import connect
+
+    con = connect(Path(data_dir))
+    try:
+        as_of = naive_utc(as_of) if as_of is not None else default_as_of(con)
+        return profiles_as_of(con, as_of), feature_table(con, "product_features", as_of)
+    finally:
+        con.close()
 
 
 def _write_atomic(table: pa.Table, path: Path) -> None:
@@ -119,9 +133,9 @@ def build_features(data_dir: Path | str, out_dir: Path | str, as_of: datetime | 
     """Compute the feature tables of a prepared dataset and write them as parquet into ``out_dir``.
 
     ``as_of`` defaults to midnight after the last order. With ``snapshot_every_days`` each table
-    holds one snapshot every N days up to ``as_of`` (what point-in-time training joins need);
-    otherwise one snapshot at ``as_of``. ``progress(table, rows)`` is called after each table.
-    Also writes an empty embeddings file if none exists yet, so the embedding view can be applied.
+    holds one snapshot every N days up to ``as_of``; otherwise one snapshot at ``as_of``.
+    ``progress(table, rows)`` is called after each table. Also writes an empty embeddings file if
+    none exists yet, so the embedding view can be applied.
     """
     from voicecart.data import connect
 
@@ -130,7 +144,7 @@ def build_features(data_dir: Path | str, out_dir: Path | str, as_of: datetime | 
     out.mkdir(parents=True, exist_ok=True)
     con = connect(Path(data_dir))
     try:
-        as_of = _naive_utc(as_of) if as_of is not None else default_as_of(con)
+        as_of = naive_utc(as_of) if as_of is not None else default_as_of(con)
         moments = snapshot_times(con, as_of, snapshot_every_days) if snapshot_every_days else [as_of]
         summary = BuildSummary(out_dir=out, as_of=moments)
         for name in tables:
@@ -165,10 +179,15 @@ def write_embeddings(out_dir: Path | str, customer_ids: Sequence[str], embedding
         pa.list_(pa.float32()))
     table = pa.table({
         "customer_id": pa.array(list(customer_ids), pa.string()),
-        "event_timestamp": pa.array([_naive_utc(as_of)] * len(customer_ids), pa.timestamp("us")).cast(EVENT_TIMESTAMP),
+        "event_timestamp": pa.array([naive_utc(as_of)] * len(customer_ids), pa.timestamp("us")).cast(EVENT_TIMESTAMP),
         "embedding": values,
     }, schema=EMBEDDING_SCHEMA)
+    return write_embedding_table(out_dir, table)
+
+
+def write_embedding_table(out_dir: Path | str, table: pa.Table) -> Path:
+    """Write an embeddings table (customer_id, event_timestamp, embedding) for the embedding view."""
     path = Path(out_dir) / EMBEDDINGS_FILE
     path.parent.mkdir(parents=True, exist_ok=True)
-    _write_atomic(table, path)
+    _write_atomic(table.select(EMBEDDING_SCHEMA.names).cast(EMBEDDING_SCHEMA), path)
     return path

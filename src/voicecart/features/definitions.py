@@ -12,7 +12,7 @@ view                   entity      TTL     read by
 ``customer_profile``   customer    365 d   serving, one online read per request (push source: feedback)
 ``customer_embedding`` customer    90 d    serving (same read) and the ranker; written by C-STAR
 ``customer_features``  customer    365 d   training (category shares per level, recency)
-``product_features``   product     30 d    the ranker, loaded whole at start (not read per request)
+``product_features``   product     30 d    serving, loaded whole at start and on reload (not per request)
 =====================  ==========  ======  ===========================================================
 """
 
@@ -27,6 +27,7 @@ from feast.data_source import DataSource
 from feast.types import Array, Float32, Float64, Int64, String
 
 from voicecart.features.build import EMBEDDINGS_FILE
+from voicecart.features.sql import POPULARITY_WINDOWS_DAYS
 
 TIMESTAMP = "event_timestamp"
 PROFILE_PUSH = "customer_profile_push"
@@ -55,14 +56,14 @@ CUSTOMER_FIELDS = [
     *[f for k in (1, 2, 3) for f in (Field(name=f"category_l{k}_ids", dtype=Array(String)),
                                      Field(name=f"category_l{k}_shares", dtype=Array(Float64)))],
 ]
-PRODUCT_FIELDS = [
-    Field(name="category_l1", dtype=String),
-    Field(name="category_l2", dtype=String),
-    Field(name="category_l3", dtype=String),
-    Field(name="price", dtype=Float64),
+PRODUCT_FIELDS = [  # the product_stats query's columns (one row per product and moment)
     Field(name="popularity_all", dtype=Float64),
-    *[f for d in (7, 30, 90) for f in (Field(name=f"popularity_{d}d", dtype=Float64),
-                                       Field(name=f"category_share_{d}d", dtype=Float64))],
+    *[Field(name=f"popularity_{d}d", dtype=Float64) for d in POPULARITY_WINDOWS_DAYS],
+    Field(name="popularity_decayed", dtype=Float64),
+    Field(name="buyers", dtype=Float64),
+    Field(name="first_sale_ts", dtype=Float64),
+    Field(name="price", dtype=Float64),
+    Field(name="rel_price", dtype=Float64),
 ]
 EMBEDDING_FIELDS = [Field(name="embedding", dtype=Array(Float32))]
 
@@ -112,7 +113,7 @@ def feature_objects(tables: FileTables | BigQueryTables) -> list:
     product_features = FeatureView(
         name="product_features", entities=[product], ttl=timedelta(days=30), schema=PRODUCT_FIELDS,
         source=tables.source("product_features"), online=True,
-        description="Price and popularity overall / in category over 7, 30, 90 days")
+        description="Popularity (overall, sliding windows, decayed), buyers, first sale, price level at a moment")
     services = [
         FeatureService(name=PROFILE_SERVICE, features=[profile, embedding],
                        description="The request path: one online read per request"),

@@ -31,6 +31,7 @@ from voicecart.features.errors import FeatureStoreError, FeatureStoreUnavailable
 from voicecart.schemas.profile import CustomerProfile
 
 if TYPE_CHECKING:
+    import pyarrow as pa
     from feast import FeatureStore
 
 PROFILE_COLUMNS = ("order_count", "mean_basket_size", "mean_days_between_orders", "last_order_ts",
@@ -51,8 +52,10 @@ class ProfileStore:
             raise FeatureStoreUnavailable(
                 f"feature service {PROFILE_SERVICE!r} is not readable from the registry ({type(exc).__name__}: "
                 f"{exc}); run `voicecart features apply`") from None
-        if getattr(store.config.online_store, "type", "") == "redis":
-            _fail_fast_redis(store, settings.online_timeout_s if settings else 0.25)
+        if settings is not None:
+            from voicecart.features.store import online_backend
+
+            online_backend(settings).tune(store, settings.online)
 
     @classmethod
     def from_settings(cls, settings: FeatureSettings) -> "ProfileStore":
@@ -85,34 +88,10 @@ class ProfileStore:
         return len(rows)
 
 
-def _fail_fast_redis(store: "FeatureStore", timeout_s: float) -> None:
-    """Profile reads get no retries and a read timeout: a down Redis costs milliseconds, not seconds.
-
-    redis-py retries a refused connection with backoff (~4.5 s by default); on the request path
-    we would rather answer unpersonalized at once. Feast builds its Redis client lazily and
-    offers no hook, so we build it now and adjust its connection settings.
-    """
-    try:
-        from redis.backoff import NoBackoff
-        from redis.retry import Retry
-
-        online = store._get_provider().online_store  # noqa: SLF001 - Feast has no public accessor
-        client = online._get_client(store.config.online_store)  # noqa: SLF001
-        kwargs = client.connection_pool.connection_kwargs
-        kwargs["retry"] = Retry(NoBackoff(), 0)
-        kwargs["socket_timeout"] = timeout_s
-        if hasattr(client, "retry"):
-            client.retry = Retry(NoBackoff(), 0)
-    except Exception:  # noqa: BLE001 - a Feast internals change must not break reads, only slow failures
-        import logging
-
-        logging.getLogger(__name__).warning("could not disable Redis retries; a down Redis will slow reads")
-
-
 def profile_from_row(customer_id: str, row: dict[str, Any]) -> CustomerProfile | None:
     """Build a :class:`CustomerProfile` from one Feast online row (feature name → value)."""
-    if row.get("product_ids") is None and row.get("order_count") is None:
-        return None
+    if row.get("product_ids") is None and row.get("order_count") is None and not row.get("embedding"):
+        return None  # nothing known; a customer new to the shop may still have an embedding (empty trajectory)
     return CustomerProfile(
         customer_id=customer_id,
         order_count=row.get("order_count") or 0,
@@ -154,3 +133,33 @@ def with_purchase(profile: CustomerProfile, product_id: str, at: datetime) -> Cu
         "last_order_ts": max(profile.last_order_ts or ts, ts),
         "as_of": at if at.tzinfo else at.replace(tzinfo=timezone.utc),
     })
+
+
+def read_product_stats(settings: FeatureSettings, store: "FeatureStore | None" = None) -> "pa.Table":
+    """Every product's row of the ``product_features`` view, online (what serving loads at start and reload).
+
+    Products are those of the registered offline table (the materialized snapshot); rows the online store
+    does not hold come back empty and are dropped. Raises :class:`FeatureStoreUnavailable`.
+    """
+    import pyarrow as pa
+    import pyarrow.compute as pc
+    import pyarrow.parquet as pq
+
+    from voicecart.features.definitions import PRODUCT_FIELDS
+    from voicecart.features.store import offline_dir, open_store
+
+    try:
+        store = store or open_store(settings, must_exist=True)
+        path = offline_dir(settings) / "product_features.parquet"
+        ids = sorted(set(pq.read_table(path, columns=["product_id"]).column("product_id").to_pylist()))
+        names = [f"product_features:{f.name}" for f in PRODUCT_FIELDS]
+        rows = store.get_online_features(features=names, entity_rows=[{"product_id": p} for p in ids]).to_dict()
+    except FeatureStoreUnavailable:
+        raise
+    except Exception as exc:  # noqa: BLE001 - every backend raises its own types
+        raise FeatureStoreUnavailable(f"product statistics read failed ({type(exc).__name__}: {exc})") from None
+    table = pa.table({"product_id": rows["product_id"], **{f.name: rows[f.name] for f in PRODUCT_FIELDS}})
+    table = table.filter(pc.is_valid(table.column("popularity_all")))
+    moment = pq.read_table(path, columns=["event_timestamp"]).column("event_timestamp")
+    at = pc.max(moment).cast(pa.timestamp("us", tz="UTC"))
+    return table.append_column("event_timestamp", pa.array([at.as_py()] * table.num_rows, pa.timestamp("us", tz="UTC")))

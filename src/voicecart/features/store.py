@@ -1,29 +1,31 @@
 """The Feast repository of voicecart: configuration from settings, apply, materialize.
 
-Two store configurations come from the ``features`` settings section, one backend per concern
-(no secrets in files: BigQuery uses ambient Google credentials, Redis a ``host:port`` address):
+The store configuration comes from the ``features`` settings section, one backend per concern, each
+a module chosen by its typed config's ``type:`` (no secrets in files: BigQuery uses ambient Google
+credentials, Redis a ``host:port`` address):
 
-* local (default): offline = parquet files read by Feast's ``file`` (dask) store, online = SQLite,
-  registry = ``<store_dir>/registry.db``;
-* production (``offline: bigquery``, ``online: redis``): BigQuery dataset
-  ``bigquery_project.bigquery_dataset``, Redis at ``redis_url``.
-
-Each can be chosen independently (e.g. parquet offline + Redis online, as the integration test does).
+* offline: ``duckdb`` (:mod:`.offline_duckdb`: Feast's ``file`` store over the parquet tables) or
+  ``bigquery`` (:mod:`.offline_bigquery`);
+* online: ``sqlite`` (:mod:`.online_sqlite`) or ``redis`` (:mod:`.online_redis`);
+* registry: ``<store_dir>/registry.db`` unless ``features.registry`` names another path or URI.
 """
 
 from __future__ import annotations
 
 import contextlib
+import importlib
 import io
 import shutil
-import socket
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from voicecart.config import FeatureSettings
 from voicecart.features.errors import FeatureDefinitionError, FeatureStoreError, FeatureStoreUnavailable
+from voicecart.features.offline import backend
+from voicecart.schemas.locations import local_path
+from voicecart.schemas.times import utc
 
 if TYPE_CHECKING:
     from feast import FeatureStore
@@ -35,35 +37,22 @@ def offline_dir(settings: FeatureSettings) -> Path:
     return Path(settings.store_dir) / "offline"
 
 
+def online_backend(settings: FeatureSettings):  # noqa: ANN201 - the backend module
+    """The module of the configured online store (its ``type:`` picks it)."""
+    return importlib.import_module(f"voicecart.features.online_{settings.online.type}")
+
+
 def repo_config_dict(settings: FeatureSettings) -> dict[str, Any]:
     """The ``feature_store.yaml`` content for these settings, as a plain dict."""
     store_dir = Path(settings.store_dir).resolve()
-    if settings.offline == "bigquery":
-        if not settings.bigquery_project or not settings.bigquery_dataset:
-            raise FeatureStoreError("features.offline is 'bigquery' but features.bigquery_project and "
-                                    "features.bigquery_dataset are not both set (VOICECART_FEATURES__BIGQUERY_*)")
-        offline: dict[str, Any] = {"type": "bigquery", "project_id": settings.bigquery_project,
-                                   "dataset": settings.bigquery_dataset}
-    else:
-        offline = {"type": "file"}
-    if settings.online == "redis":
-        connection = settings.redis_url
-        if connection.startswith("redis://"):  # URL form → Feast's host:port,db=N
-            host, port = redis_address(connection)
-            db = connection.removeprefix("redis://").partition("/")[2]
-            connection = f"{host}:{port}" + (f",db={db}" if db else "")
-        if "socket_connect_timeout=" not in connection:
-            connection += f",socket_connect_timeout={settings.online_timeout_s:g}"
-        online: dict[str, Any] = {"type": "redis", "connection_string": connection}
-    else:
-        online = {"type": "sqlite", "path": str(store_dir / "online_store.db")}
+    offline = backend(settings.offline)
     return {
         "project": settings.project,
-        "provider": "gcp" if settings.offline == "bigquery" else "local",
+        "provider": offline.PROVIDER,
         "registry": {"registry_type": "file", "path": settings.registry or str(store_dir / "registry.db"),
                      "cache_ttl_seconds": 60},
-        "offline_store": offline,
-        "online_store": online,
+        "offline_store": offline.feast_config(settings.offline),
+        "online_store": online_backend(settings).feast_config(settings.online, store_dir),
         "entity_key_serialization_version": 3,
     }
 
@@ -85,31 +74,14 @@ def repo_config(settings: FeatureSettings) -> "RepoConfig":
     return config
 
 
-def redis_address(url: str) -> tuple[str, int]:
-    """``host:port[,params]`` (Feast's format) or ``redis://host:port`` → (host, port)."""
-    address = url.split(",", 1)[0].removeprefix("redis://").split("/", 1)[0]
-    host, _, port = address.rpartition(":")
-    try:
-        return (host or "localhost"), int(port or 6379)
-    except ValueError:
-        raise FeatureStoreError(f"features.redis_url {url!r} is not host:port") from None
+def check_online_reachable(settings: FeatureSettings) -> None:
+    """Fail fast with a clear message when the configured online store does not answer."""
+    online_backend(settings).check_reachable(settings.online)
 
 
-def check_online_reachable(settings: FeatureSettings, timeout_s: float = 1.0) -> None:
-    """Fail fast with a clear message when the configured Redis does not answer."""
-    if settings.online != "redis":
-        return
-    host, port = redis_address(settings.redis_url)
-    try:
-        with socket.create_connection((host, port), timeout=timeout_s) as sock:
-            sock.sendall(b"PING\r\n")
-            reply = sock.recv(64)
-    except OSError as exc:
-        raise FeatureStoreUnavailable(
-            f"Redis online store at {host}:{port} is unreachable ({exc.strerror or exc}); start redis-server "
-            "there or set features.redis_url (VOICECART_FEATURES__REDIS_URL)") from None
-    if not reply.startswith((b"+PONG", b"-NOAUTH")):
-        raise FeatureStoreUnavailable(f"{host}:{port} answered {reply[:40]!r} to PING: not a Redis server")
+def describe_online(settings: FeatureSettings) -> str:
+    """``sqlite /path/online_store.db`` or ``redis host:port``: what a log line or banner names."""
+    return online_backend(settings).describe(settings.online, Path(settings.store_dir))
 
 
 def open_store(settings: FeatureSettings, *, must_exist: bool = False) -> "FeatureStore":
@@ -121,18 +93,18 @@ def open_store(settings: FeatureSettings, *, must_exist: bool = False) -> "Featu
     from feast import FeatureStore
 
     config = repo_config(settings)
-    registry = str(config.registry.path)
-    if "://" not in registry:
-        if must_exist and not Path(registry).exists():
+    registry = local_path(str(config.registry.path))
+    if registry is not None:
+        if must_exist and not registry.exists():
             raise FeatureStoreUnavailable(f"no feature registry at {registry}; run `voicecart features apply` "
                                           "(or set features.store_dir / features.registry)")
-        Path(registry).parent.mkdir(parents=True, exist_ok=True)
+        registry.parent.mkdir(parents=True, exist_ok=True)
     return FeatureStore(config=config)
 
 
 def check_window(start: datetime, end: datetime) -> tuple[datetime, datetime]:
     """Both ends as UTC; :class:`FeatureStoreError` when ``end`` is not after ``start``."""
-    start, end = _utc(start), _utc(end)
+    start, end = utc(start), utc(end)
     if end <= start:
         raise FeatureStoreError(f"materialize window is empty: end {end.isoformat()} is not after start "
                                 f"{start.isoformat()}; pass --start before --end")
@@ -141,11 +113,9 @@ def check_window(start: datetime, end: datetime) -> tuple[datetime, datetime]:
 
 def definitions(settings: FeatureSettings) -> list:
     """The Feast objects for the configured offline backend."""
-    from voicecart.features.definitions import BigQueryTables, FileTables, feature_objects
+    from voicecart.features.definitions import feature_objects
 
-    if settings.offline == "bigquery":
-        return feature_objects(BigQueryTables(settings.bigquery_project or "", settings.bigquery_dataset or ""))
-    return feature_objects(FileTables(offline_dir(settings)))
+    return feature_objects(backend(settings.offline).feast_tables(settings.offline, settings.store_dir))
 
 
 def validate_sources(objects: list) -> None:
@@ -189,9 +159,9 @@ def apply(settings: FeatureSettings, objects: list | None = None) -> ApplySummar
     validate_sources(objects)
     check_online_reachable(settings)
     store = open_store(settings)
-    registry_path = Path(store.config.registry.path)
-    local_registry = "://" not in str(store.config.registry.path)
-    backup = registry_path.with_name(registry_path.name + ".bak")
+    registry_path = local_path(str(store.config.registry.path))
+    local_registry = registry_path is not None
+    backup = registry_path.with_name(registry_path.name + ".bak") if local_registry else None
     existed = local_registry and registry_path.exists()
     if existed:
         shutil.copy2(registry_path, backup)
@@ -207,17 +177,14 @@ def apply(settings: FeatureSettings, objects: list | None = None) -> ApplySummar
             raise
         raise FeatureStoreError(f"feast apply failed, registry left as it was: {type(exc).__name__}: {exc}") from exc
     finally:
-        backup.unlink(missing_ok=True)
+        if backup is not None:
+            backup.unlink(missing_ok=True)
     return ApplySummary(registry=str(store.config.registry.path),
                         views=[o.name for o in objects if isinstance(o, FeatureView)],
                         services=[o.name for o in objects if isinstance(o, FeatureService)])
 
 
 ONLINE_VIEWS: tuple[str, ...] = ("customer_profile", "customer_embedding", "product_features")
-
-
-def _utc(t: datetime) -> datetime:
-    return t.replace(tzinfo=timezone.utc) if t.tzinfo is None else t.astimezone(timezone.utc)
 
 
 def materialize(settings: FeatureSettings, start: datetime, end: datetime,
@@ -258,12 +225,10 @@ def publish(data_dir: str | Path, settings: FeatureSettings, as_of: datetime) ->
 
 
 def _rows_in_window(settings: FeatureSettings, views, start: datetime, end: datetime) -> dict[str, int]:
-    if settings.offline != "duckdb":
-        return {}
     import duckdb
 
     counts = {}
-    for view in views:  # each view reads the parquet file of its own name
+    for view in views:  # a local offline store: each view reads the parquet file of its own name
         path = offline_dir(settings) / f"{view}.parquet"
         if path.exists():
             q = ("SELECT COUNT(DISTINCT {key}) FROM read_parquet(?) WHERE event_timestamp BETWEEN ? AND ?"
