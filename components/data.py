@@ -13,9 +13,8 @@ def prepare_data(source: str, source_path: str, window_start: str, test_from: st
 
     Fails when the window, or either side of ``test_from``, has no orders (nothing to train or test on).
     """
-    from voicecart.registry.update import prepare_window
+    from voicecart.data.window import prepare_window
 
     summary = prepare_window(source, source_path or None, dataset.path, window_start=window_start,
-                             window_end=window_end, test_from=test_from, max_customers=max_customers,
-                             seed=seed)
+                             window_end=window_end, test_from=test_from, max_customers=max_customers, seed=seed)
     dataset.metadata.update(summary)

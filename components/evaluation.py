@@ -9,18 +9,17 @@ from components import BASE_IMAGE
 
 
 @dsl.component(base_image=BASE_IMAGE, install_kfp_package=False)
-def evaluate_challenger(dataset: Input[Dataset], embeddings: Input[Dataset], bundle: Input[Model],
-                        registry_uri: str, test_from: str, promotion_margin: float, seed: int,
-                        metrics: Output[Metrics], report: Output[Markdown],
+def evaluate_challenger(snapshot: Input[Dataset], bundle: Input[Model], registry_uri: str, test_from: str,
+                        window_end: str, promotion_margin: float, seed: int, metrics: Output[Metrics],
+                        report: Output[Markdown],
                         decision: Output[Artifact]) -> NamedTuple("Gate", [("verdict", str), ("summary", str)]):
-    """Score both on the window after ``test_from``, run the gate, write the table and the decision."""
+    """Score both on the snapshot's window after ``test_from``, run the gate, write the table and the decision."""
     from collections import namedtuple
 
-    from voicecart.registry.update import evaluate_update
+    from voicecart.promotion import evaluate_update
 
-    result = evaluate_update(dataset.path, bundle.path, registry_uri, test_from=test_from,
-                             margin=promotion_margin, seed=seed, embeddings_path=embeddings.path,
-                             report_path=report.path, decision_path=decision.path)
+    result = evaluate_update(snapshot.path, bundle.path, registry_uri, test_from=test_from, window_end=window_end,
+                             margin=promotion_margin, seed=seed, report_path=report.path, decision_path=decision.path)
     for key, value in result["metrics"].items():
         metrics.log_metric(key, value)
     decision.metadata.update({"promote": result["promote"], "summary": result["summary"]})

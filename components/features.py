@@ -1,4 +1,4 @@
-"""Build the offline feature tables (point in time) of the window: the Feast offline source."""
+"""The point-in-time feature snapshot of the window: what training, evaluation and serving all read."""
 
 from kfp import dsl
 from kfp.dsl import Dataset, Input, Output
@@ -7,11 +7,12 @@ from components import BASE_IMAGE
 
 
 @dsl.component(base_image=BASE_IMAGE, install_kfp_package=False)
-def build_features(dataset: Input[Dataset], as_of: str, features: Output[Dataset]):
-    """Feature tables as of ``as_of`` (the test cut-off: nothing after it leaks into training)."""
-    from datetime import datetime
+def build_snapshot(dataset: Input[Dataset], embeddings: Input[Dataset], test_from: str, window_end: str,
+                   feedback_path: str, snapshot: Output[Dataset]):
+    """The training weeks before ``test_from`` and the evaluation window after it, each line as of its day,
+    on the configured offline engine (DuckDB here, BigQuery with ``VOICECART_FEATURES__OFFLINE``)."""
+    from voicecart.features.snapshot import snapshot_step
 
-    from voicecart.features import build_features as build
-
-    summary = build(dataset.path, features.path, as_of=datetime.fromisoformat(as_of))
-    features.metadata.update({k: v for k, v in vars(summary).items() if isinstance(v, (int, float, str))})
+    summary = snapshot_step(dataset.path, embeddings.path, snapshot.path, test_from=test_from,
+                            window_end=window_end, feedback_path=feedback_path or None)
+    snapshot.metadata.update(summary)

@@ -9,7 +9,7 @@ from components import BASE_IMAGE
 @dsl.component(base_image=BASE_IMAGE, install_kfp_package=False)
 def register_model(bundle: Input[Model], decision: Input[Artifact], registry_uri: str) -> str:
     """Publish the bundle as a new version (champion or not); returns the version."""
-    from voicecart.registry.update import register_challenger
+    from voicecart.promotion import register_challenger
 
     return register_challenger(bundle.path, decision.path, registry_uri)
 
@@ -36,7 +36,7 @@ def keep_champion(registry_uri: str, version: str, summary: str) -> str:
 @dsl.component(base_image=BASE_IMAGE, install_kfp_package=False)
 def record_run(registry_uri: str, run_name: str, status: PipelineTaskFinalStatus):
     """Exit handler: one record per run in the registry, failed runs included (which step, why)."""
-    from voicecart.registry.update import record_outcome
+    from voicecart.promotion import record_outcome
 
     record_outcome(registry_uri, run_name or status.pipeline_job_resource_name, state=status.state,
                    error_code=status.error_code, error_message=status.error_message,

@@ -1,9 +1,13 @@
 """The training pipeline: fresh data in, a model that has *earned* its traffic out.
 
-    prepare ─► features ─┐
-            └► C-STAR ───┴► train ranker ─► export (checked vs torch) ─► evaluate vs champion ─► register
+    prepare ─► C-STAR ─► snapshot ─┬► train ranker ─► export (checked vs torch) ─┐
+       (embeddings at each cut) ─┘ └───────────────────────────────────────► evaluate vs champion ─► register
                                                                                    └─ If promote: deploy (champion pointer)
                                                                                       Else: champion keeps serving
+
+Every edge carries data its consumer reads: the prepared window feeds C-STAR and the snapshot; the
+embeddings join the snapshot; the snapshot (profiles, product statistics, embeddings as of each
+query's day) is the only source of features for training, the export checks and the evaluation.
     ExitHandler: every run leaves a record in the registry (failed step and message included).
 
 Runs unchanged on Kubeflow (compiled IR: ``training.yaml``) and on one machine through
@@ -17,7 +21,7 @@ from kfp import compiler, dsl, kubernetes
 from components.data import prepare_data
 from components.evaluation import evaluate_challenger
 from components.export import export_bundle
-from components.features import build_features
+from components.features import build_snapshot
 from components.ranking import train_ranker
 from components.registry import keep_champion, promote_champion, record_run, register_model
 from components.trajectory import pretrain_cstar
@@ -31,6 +35,8 @@ GPU_NODE_LABEL = ("cloud.google.com/gke-accelerator", "nvidia-l4")
 GPU_TOLERATION = {"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}
 BIGQUERY_SECRET = "voicecart-bigquery"
 BIGQUERY_MOUNT = "/var/secrets/google"
+FEATURE_STORE_CONFIG = "voicecart-feature-store"
+"""The chart's feature-store ConfigMap (release ``voicecart``): it switches the offline engine to BigQuery."""
 
 
 def _on_gpu(task: dsl.PipelineTask) -> dsl.PipelineTask:
@@ -44,8 +50,10 @@ def _on_gpu(task: dsl.PipelineTask) -> dsl.PipelineTask:
 def _with_bigquery(task: dsl.PipelineTask) -> dsl.PipelineTask:
     kubernetes.use_secret_as_volume(task, secret_name=BIGQUERY_SECRET, mount_path=BIGQUERY_MOUNT, optional=True)
     kubernetes.use_secret_as_env(task, secret_name=BIGQUERY_SECRET, optional=True,
-                                 secret_key_to_env={"project": "VOICECART_FEATURES__BIGQUERY_PROJECT"})
+                                 secret_key_to_env={"project": "VOICECART_FEATURES__OFFLINE__PROJECT"})
     task.set_env_variable("GOOGLE_APPLICATION_CREDENTIALS", f"{BIGQUERY_MOUNT}/credentials.json")
+    kubernetes.use_config_map_as_env(task, config_map_name=FEATURE_STORE_CONFIG, optional=True, config_map_key_to_env={
+        key: key for key in ("VOICECART_FEATURES__OFFLINE__TYPE", "VOICECART_FEATURES__OFFLINE__DATASET")})
     return task
 
 
@@ -68,6 +76,7 @@ def training_pipeline(
     hidden: str = "64,32",
     lr: float = 0.003,
     promotion_margin: float = 0.0,
+    feedback_path: str = "",
     run_name: str = "",
 ):
     outcome = record_run(registry_uri=registry_uri, run_name=run_name).set_caching_options(False)
@@ -78,25 +87,27 @@ def training_pipeline(
         data.set_display_name("prepare data").set_retry(num_retries=1, backoff_duration="5s")
         _with_bigquery(data)
 
-        features = build_features(dataset=data.outputs["dataset"], as_of=test_from).set_display_name("features")
-        _with_bigquery(features)
-
-        cstar = pretrain_cstar(dataset=data.outputs["dataset"], as_of=test_from, epochs=cstar_epochs,
-                               embedding_dim=embedding_dim, seed=seed).set_display_name("pre-train C-STAR")
+        cstar = pretrain_cstar(dataset=data.outputs["dataset"], test_from=test_from, window_end=window_end,
+                               epochs=cstar_epochs, embedding_dim=embedding_dim, seed=seed)
+        cstar.set_display_name("pre-train C-STAR")
         _on_gpu(cstar)
 
-        ranker = train_ranker(dataset=data.outputs["dataset"], embeddings=cstar.outputs["embeddings"],
-                              test_from=test_from, use_embeddings=use_embeddings, epochs=epochs, hidden=hidden,
-                              lr=lr, seed=seed).set_display_name("train ranker")
-        ranker.after(features)
+        features = build_snapshot(dataset=data.outputs["dataset"], embeddings=cstar.outputs["embeddings"],
+                                  test_from=test_from, window_end=window_end, feedback_path=feedback_path)
+        features.set_display_name("feature snapshot")
+        _with_bigquery(features)
+
+        ranker = train_ranker(snapshot=features.outputs["snapshot"], test_from=test_from,
+                              use_embeddings=use_embeddings, epochs=epochs, hidden=hidden, lr=lr, seed=seed)
+        ranker.set_display_name("train ranker")
         _on_gpu(ranker)
 
-        bundle = export_bundle(model=ranker.outputs["model"], dataset=data.outputs["dataset"],
-                               embeddings=cstar.outputs["embeddings"], test_from=test_from,
-                               window_start=window_start, window_end=window_end).set_display_name("export")
+        bundle = export_bundle(model=ranker.outputs["model"], snapshot=features.outputs["snapshot"],
+                               test_from=test_from, window_start=window_start, window_end=window_end)
+        bundle.set_display_name("export")
 
-        gate = evaluate_challenger(dataset=data.outputs["dataset"], embeddings=cstar.outputs["embeddings"],
-                                   bundle=bundle.outputs["bundle"], registry_uri=registry_uri, test_from=test_from,
+        gate = evaluate_challenger(snapshot=features.outputs["snapshot"], bundle=bundle.outputs["bundle"],
+                                   registry_uri=registry_uri, test_from=test_from, window_end=window_end,
                                    promotion_margin=promotion_margin, seed=seed)
         gate.set_display_name("evaluate vs champion").set_caching_options(False)
 

@@ -1,56 +1,80 @@
-"""The resolution benchmark on a time split: every baseline and the ranker, same queries, same metrics.
+"""The resolution benchmark: every baseline and the ranker, same queries, same snapshot rows, same metrics.
 
-Protocol (docs/evaluation.md): history and catalogue frozen at ``test_from``; every purchase in
-[test_from, test_end) whose category has 2+ products sold before ``test_from`` is a query
-"this customer asks for this category"; candidates = those products; a truth new in the test
-period stays as a miss for every method. The ranker trains on the months before ``test_from``,
-each month's examples featurized as of that month's first day (point in time, no leakage).
+Protocol (docs/evaluation.md): every purchase in [test_from, test_end) whose category has 2+ products
+sold before ``test_from`` is a query "this customer asks for this category"; candidates are those
+products (a truth new in the test period stays a miss for every method). What each method knows is the
+snapshot's rows of the query's moment: ``online`` (the default, as served) stamps each query at the start
+of its day — a frozen model, with the profile and product statistics the online store holds that day;
+``time`` freezes everything at ``test_from``. The ranker is trained by :func:`voicecart.ranking.train_ranker`
+on the weeks before ``test_from`` from the same snapshot.
 """
 
 from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import datetime
 from typing import Callable
 
 import numpy as np
 
 from voicecart.evaluation.metrics import summarize, truth_ranks
-from voicecart.ranking.baselines import most_bought_scores, popularity_scores, random_scores, tifu_knn_scores
-from voicecart.ranking.catalog import Catalog
-from voicecart.ranking.features import CustomerAggregates
-from voicecart.ranking.history import History, Purchases, to_day
-from voicecart.ranking.model import Ranker, RankerConfig
-from voicecart.ranking.train import QueryLists, TrainingSet, category_queries, list_features, score_rows, train_ranker
-
+from voicecart.ranking import Catalog, QueryLists, RankerConfig, SnapshotIndex, TrainedRanker, score_rows, train_ranker
+from voicecart.ranking.baselines import baseline_scores, tifu_knn_scores
+from voicecart.ranking.lists import list_features, walk
+from voicecart.features.snapshot import TRAIN_DAYS
+from voicecart.schemas.times import DAY_S, epoch_s, utc
 
 @dataclass
-class Snapshot:
-    """Everything known as of one cut: catalogue, history, customer aggregates."""
+class Window:
+    """The test lists with every candidate row featurized as of its list's moment, and the baselines."""
 
-    as_of: float
-    catalog: Catalog
-    history: History
-    aggregates: CustomerAggregates
+    queries: QueryLists
+    features: np.ndarray  # [R, F] float32
+    baselines: dict[str, np.ndarray] = field(default_factory=dict)  # name -> [R] scores
 
-    @classmethod
-    def build(cls, purchases: Purchases, as_of: float) -> "Snapshot":
-        catalog = Catalog.build(purchases, as_of)
-        history = History.from_purchases(purchases, as_of)
-        return cls(as_of, catalog, history, CustomerAggregates(history, catalog))
+    @property
+    def has_history(self) -> np.ndarray:
+        return self.queries.has_category_history
 
 
-def month_starts(first: float, test_from: float, months: int) -> list[float]:
-    """Up to ``months`` first-of-month cuts before ``test_from`` (later than ``first`` + 28 days)."""
-    d = datetime.fromtimestamp(test_from * 86_400, tz=timezone.utc)
-    cuts = []
-    for _ in range(months):
-        d = (d.replace(day=1) - timedelta(days=1)).replace(day=1)
-        if to_day(d) < first + 28:
-            break
-        cuts.append(to_day(d))
-    return sorted(cuts)
+def evaluation_window(snapshot, model: TrainedRanker | Catalog, test_from: float, test_end: float, *,  # noqa: ANN001
+                      use_embedding: bool = False, baselines: bool = True, tifu: bool = False,
+                      frozen_candidates: bool = True, log: Callable[[str], None] = print) -> Window:
+    """Lists of [test_from, test_end) from ``snapshot``, candidates as of ``test_from`` (or of each list's own
+    moment), scored with the product vectors of ``model`` (a trained ranker's catalogue, or a bare one)."""
+    catalog = model.catalog if isinstance(model, TrainedRanker) else model
+    vectors = None if catalog.vectors is None else {-np.inf: catalog.vectors}
+    index = SnapshotIndex(snapshot, Catalog.from_table(snapshot.catalog) if catalog.vectors is None else catalog,
+                          vectors, use_embedding=use_embedding)
+    if frozen_candidates and test_from not in index.stats:
+        raise ValueError("the snapshot holds no product statistics at the cut-off the candidates are frozen at: "
+                         "build it with the cut-off among its moments (cuts or extra_moments)")
+    parts, feats, scores = [], [], []
+    for view, lists in walk(index, test_from, test_end, candidates_at=test_from if frozen_candidates else None):
+        if not len(lists):
+            continue
+        parts.append(lists)
+        feats.append(list_features(view, lists, use_embedding=use_embedding))
+        if baselines:
+            s = baseline_scores(lists, view)
+            if tifu:
+                s["tifu_knn"] = tifu_knn_scores(lists, view, _cut(snapshot, view.moment))
+            scores.append(s)
+    log(f"evaluation window: {sum(len(p) for p in parts):,} queries over {len(parts)} moments")
+    queries = QueryLists.concat(parts)
+    features = np.concatenate(feats) if feats else np.zeros((0, 0), np.float32)
+    names = scores[0].keys() if scores else ()
+    return Window(queries, features, {n: np.concatenate([s[n] for s in scores]) for n in names})
+
+
+def _cut(snapshot, moment: float):  # noqa: ANN001, ANN202
+    """Every customer's rows at the latest cut at or before ``moment`` (what TIFU-KNN's neighbours come from)."""
+    from voicecart.schemas.times import epoch_array
+
+    at = epoch_array(snapshot.cut_pairs.column("event_timestamp"))
+    before = at[at <= moment]
+    return snapshot.cut_pairs.filter(np.asarray(at == (before.max() if len(before) else -np.inf)))
 
 
 @dataclass
@@ -62,83 +86,27 @@ class ResolutionReport:
         return {"info": self.info, "methods": self.methods}
 
 
-def train_on_months(purchases: Purchases, test_from: float, *, months: int = 2, config: RankerConfig | None = None,
-                    max_candidates: int = 48, max_lists_per_month: int | None = None, window_days: float | None = None,
-                    log: Callable[[str], None] = print) -> Ranker:
-    """Ranker trained on the ``months`` months before ``test_from``, each as of its first day.
-
-    With ``window_days``, cuts are every ``window_days`` instead (``months`` * 30 days back).
-    """
-    config = config or RankerConfig()
-    if window_days:
-        n = int(months * 30 // window_days)
-        cuts = [test_from - window_days * k for k in range(n, 0, -1)]
-    else:
-        cuts = month_starts(float(purchases.day.min()), test_from, months)
-    return train_on_cuts(purchases, cuts, test_from, Snapshot.build, config=config, max_candidates=max_candidates,
-                         max_lists_per_cut=max_lists_per_month, log=log)
-
-
-def train_on_cuts(purchases: Purchases, cuts: list[float], test_from: float,
-                  snapshot: Callable[[Purchases, float], Snapshot], *, config: RankerConfig,
-                  max_candidates: int = 48, max_lists_per_cut: int | None = None,
-                  log: Callable[[str], None] = print) -> Ranker:
-    """Ranker trained on the purchases between consecutive cuts (the last up to ``test_from``),
-    each period featurized by ``snapshot(purchases, cut)``: point in time, no leakage."""
-    parts = []
-    for i, cut in enumerate(cuts):
-        end = cuts[i + 1] if i + 1 < len(cuts) else test_from
-        snap = snapshot(purchases, cut)
-        q = category_queries(purchases, snap.catalog, snap.history, snap.aggregates, cut, end)
-        if max_lists_per_cut and len(q) > max_lists_per_cut:
-            q = q.take(np.random.default_rng(config.seed + i).choice(len(q), max_lists_per_cut, replace=False))
-        feats = list_features(q, snap.catalog, snap.history, snap.aggregates, use_embedding=config.use_embedding)
-        parts.append(TrainingSet.from_lists(q, feats, max_candidates=max_candidates, seed=config.seed + i))
-        log(f"examples as of day {cut:.0f}: {len(parts[-1])} lists")
-    ts = TrainingSet(np.concatenate([p.features for p in parts]), np.concatenate([p.label for p in parts]),
-                     _concat_offsets([p.offsets for p in parts]), np.concatenate([p.weight for p in parts]))
-    return train_ranker(ts, config, log=log)
-
-
-def _concat_offsets(offsets: list[np.ndarray]) -> np.ndarray:
-    out, base = [np.zeros(1, dtype=np.int64)], 0
-    for o in offsets:
-        out.append(o[1:] + base)
-        base += int(o[-1])
-    return np.concatenate(out)
-
-
-def evaluate_resolution(purchases: Purchases, test_from: float, test_end: float | None = None, *,
-                        ranker: Ranker | None = None, train: bool = True, months: int = 2,
-                        config: RankerConfig | None = None, n_boot: int = 300, tifu: bool = True,
+def evaluate_resolution(snapshot, test_from: datetime, test_end: datetime, *, config: RankerConfig | None = None,  # noqa: ANN001
+                        model: TrainedRanker | None = None, train_days: int = TRAIN_DAYS, feedback=(),  # noqa: ANN001
+                        tifu: bool = False, n_boot: int = 300, protocol: str = "online",
                         log: Callable[[str], None] = print) -> ResolutionReport:
-    """Run every baseline (and the ranker) on the category-query protocol; metrics with CIs."""
+    """Every baseline and the ranker (trained here unless ``model`` is given) on the test window."""
     t0 = time.perf_counter()
-    test_end = float(purchases.day.max()) + 1 if test_end is None else test_end
-    if ranker is None and train:
-        ranker = train_on_months(purchases, test_from, months=months, config=config, log=log)
+    start, end = epoch_s(test_from), epoch_s(test_end)
+    config = config or RankerConfig()
+    if model is None:
+        model = train_ranker(snapshot, start=start - train_days * DAY_S, end=start, config=config,
+                             feedback=feedback, log=log)
     train_s = time.perf_counter() - t0
-    snap = Snapshot.build(purchases, test_from)
-    q = category_queries(purchases, snap.catalog, snap.history, snap.aggregates, test_from, test_end)
-    scores = frozen_scores(q, snap, purchases if tifu else None, ranker)
-    return summarize_methods(scores, q, q.has_category_history, n_boot=n_boot, log=log, test_from_day=test_from,
-                             test_end_day=test_end, train_seconds=train_s, started=t0)
-
-
-def frozen_scores(q: QueryLists, snap: Snapshot, tifu_purchases: Purchases | None,
-                  ranker: Ranker | None) -> dict[str, np.ndarray]:
-    """Every baseline (TIFU-KNN when given its purchases) and the ranker, all as of ``snap``."""
-    scores: dict[str, np.ndarray] = {
-        "random": random_scores(q),
-        "popularity": popularity_scores(q, snap.catalog),
-        "most_bought_else_popularity": most_bought_scores(q, snap.catalog, snap.history),
-    }
-    if tifu_purchases is not None:
-        scores["tifu_knn"] = tifu_knn_scores(q, snap.catalog, tifu_purchases, snap.as_of)
-    if ranker is not None:
-        feats = list_features(q, snap.catalog, snap.history, snap.aggregates, use_embedding=ranker.config.use_embedding)
-        scores["ranker"] = score_rows(ranker, feats, q.offsets)
-    return scores
+    window = evaluation_window(snapshot, model, start, end, use_embedding=model.ranker.config.use_embedding,
+                               tifu=tifu, log=log)
+    q = window.queries
+    scores = dict(window.baselines)
+    scores["ranker"] = score_rows(model.ranker, window.features, q.offsets)
+    return summarize_methods(scores, q, window.has_history, n_boot=n_boot, log=log, started=t0,
+                             protocol=protocol, test_from=utc(test_from).isoformat(),
+                             test_end=utc(test_end).isoformat(), train_seconds=round(train_s, 1),
+                             training=model.info)
 
 
 def summarize_methods(scores: dict[str, np.ndarray], q: QueryLists, has_history: np.ndarray, *, n_boot: int,
@@ -154,34 +122,70 @@ def summarize_methods(scores: dict[str, np.ndarray], q: QueryLists, has_history:
                    "median_candidates": 0.0 if empty else float(np.median(np.diff(q.offsets))),
                    "truth_in_candidates": 0.0 if empty else float(
                        (np.bincount(q.row_list, weights=q.label, minlength=len(q)) > 0).mean()),
-                   **info, "total_seconds": time.perf_counter() - started}
+                   **info, "total_seconds": round(time.perf_counter() - started, 1)}
     return report
 
 
-def _last_order_lists(purchases: Purchases, *, use_embedding: bool = False):  # noqa: ANN202
-    """History = all but each customer's last order; queries = the last orders' lines."""
-    history_part, target = purchases.last_order_split()
-    as_of = float(purchases.day.max()) + 1.0
-    snap = Snapshot.build(history_part, as_of)
-    q = category_queries(target, snap.catalog, snap.history, snap.aggregates, -np.inf, np.inf)
-    return history_part, snap, q
+PROTOCOLS = ("online", "time", "last-order")
 
 
-def evaluate_last_order(purchases: Purchases, *, ranker: Ranker | None = None, train: bool = True,
-                        config: RankerConfig | None = None, n_boot: int = 300, tifu: bool = True,
-                        max_candidates: int = 48, log: Callable[[str], None] = print) -> ResolutionReport:
-    """Leave-last-order-out (Instacart has per-user dates only): query = the product's category
-    (aisle), candidates = that category's products bought in the history; the ranker trains on
-    each customer's second-to-last order the same way."""
+def protocol_snapshot(engine, protocol: str, test_from: datetime, test_end: datetime, *,  # noqa: ANN001
+                      train_days: int = TRAIN_DAYS):
+    """The snapshot a protocol evaluates on: training lines as of their day, test lines as of their day
+    (``online``) or all at ``test_from`` (``time``: history and statistics frozen there)."""
+    import pyarrow as pa
+
+    from voicecart.features.snapshot import (as_of_day, as_of_fixed, build_snapshot, training_cuts, window_lines)
+    from datetime import timedelta
+
+    start = utc(test_from) - timedelta(days=train_days)
+    train = as_of_day(window_lines(engine, start, test_from))
+    test = window_lines(engine, test_from, test_end)
+    test = as_of_day(test) if protocol == "online" else as_of_fixed(test, test_from)
+    return build_snapshot(engine, pa.concat_tables([train, test]), cuts=training_cuts(test_from, train_days),
+                          extra_moments=[test_end])
+
+
+def evaluate_protocol(engine, protocol: str, test_from: datetime | None, test_end: datetime | None, *,  # noqa: ANN001
+                      config: RankerConfig | None = None, tifu: bool = False, n_boot: int = 300,
+                      log: Callable[[str], None] = print) -> ResolutionReport:
+    """``online`` / ``time`` on [test_from, test_end), or ``last-order`` (each customer's last order is the test,
+    their one before it trains: Instacart's per-user dates)."""
+    if protocol not in PROTOCOLS:
+        raise ValueError(f"protocol must be one of {', '.join(PROTOCOLS)}, got {protocol!r}")
+    if protocol == "last-order":
+        return evaluate_last_order(engine, config=config, tifu=tifu, n_boot=n_boot, log=log)
+    if test_from is None or test_end is None:
+        raise ValueError(f"the {protocol} protocol needs test_from and test_end")
+    snapshot = protocol_snapshot(engine, protocol, test_from, test_end)
+    return evaluate_resolution(snapshot, test_from, test_end, config=config, tifu=tifu, n_boot=n_boot,
+                               protocol=protocol, log=log)
+
+
+def evaluate_last_order(engine, *, config: RankerConfig | None = None, tifu: bool = False, n_boot: int = 300,  # noqa: ANN001
+                        log: Callable[[str], None] = print) -> ResolutionReport:
+    """Leave-last-order-out: each customer's last order is asked as of its own time (candidates = its
+    category's products sold before then), the order before it trains the ranker the same way."""
+    import pyarrow as pa
+
+    from voicecart.features.snapshot import as_of_exact, build_snapshot
+
     t0 = time.perf_counter()
-    history_part, snap, q = _last_order_lists(purchases)
-    if ranker is None and train:
-        config = config or RankerConfig()
-        _, tsnap, tq = _last_order_lists(history_part)
-        feats = list_features(tq, tsnap.catalog, tsnap.history, tsnap.aggregates, use_embedding=config.use_embedding)
-        ranker = train_ranker(TrainingSet.from_lists(tq, feats, max_candidates=max_candidates, seed=config.seed),
-                              config, log=log)
-    train_s = time.perf_counter() - t0
-    scores = frozen_scores(q, snap, history_part if tifu else None, ranker)
-    return summarize_methods(scores, q, q.has_category_history, n_boot=n_boot, log=log, split="last-order",
-                             train_seconds=train_s, started=t0)
+    ranked = engine.query("""
+        SELECT o.customer_id, o.order_id, o.timestamp, l.product_id, SUM(l.quantity) AS quantity,
+            SUM(l.quantity * l.price) / NULLIF(SUM(l.quantity), 0) AS price,
+            DENSE_RANK() OVER (PARTITION BY o.customer_id ORDER BY o.timestamp DESC, o.order_id DESC) AS back
+        FROM orders AS o JOIN order_lines AS l ON l.order_id = o.order_id
+        GROUP BY o.customer_id, o.order_id, o.timestamp, l.product_id""")
+    back = ranked.column("back").to_numpy()
+    lines = ranked.drop_columns(["back"])
+    test = build_snapshot(engine, as_of_exact(lines.filter(pa.array(back == 1))))
+    train = build_snapshot(engine, as_of_exact(lines.filter(pa.array(back == 2))))
+    config = config or RankerConfig()
+    model = train_ranker(train, start=-np.inf, end=np.inf, config=config, log=log)
+    window = evaluation_window(test, model, -np.inf, np.inf, use_embedding=config.use_embedding, tifu=False,
+                               frozen_candidates=False, log=log)
+    scores = dict(window.baselines) | {"ranker": score_rows(model.ranker, window.features, window.queries.offsets)}
+    del tifu  # TIFU needs every customer's history at one moment; last orders are asked at their own times
+    return summarize_methods(scores, window.queries, window.has_history, n_boot=n_boot, log=log, started=t0,
+                             protocol="last-order", training=model.info)

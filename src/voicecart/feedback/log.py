@@ -9,10 +9,9 @@ from __future__ import annotations
 
 import sqlite3
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import timezone
 from pathlib import Path
 
-import numpy as np
 from pydantic import ValidationError
 
 from voicecart.schemas import FeedbackEvent
@@ -79,18 +78,17 @@ def write_events(events: list[FeedbackEvent], path: str | Path) -> Path:
     return path
 
 
-def derive_purchase_events(purchases, start: float, end: float) -> list[FeedbackEvent]:  # noqa: ANN001
-    """Implicit ``bought`` events from purchase data in [start, end) (days): the offline labels.
+def derive_purchase_events(lines) -> list[FeedbackEvent]:  # noqa: ANN001 - pyarrow.Table
+    """Implicit ``bought`` events from purchased lines (customer_id, timestamp, product_id; e.g. a snapshot's
+    ``lines`` or ``voicecart.features.snapshot.window_lines``): the offline labels.
 
-    Every purchased line is an answer the customer would have kept and bought; the request id
-    ties it to its (customer, day, product) query.
+    Every purchased line is an answer the customer would have kept and bought; the request id ties it to
+    its (customer, day, product) query.
     """
-    lines = purchases.between(start, end)
     out = []
-    for c, p, d in zip(lines.customer, lines.product, lines.day):
-        cid, pid = str(purchases.customer_ids[c]), str(purchases.product_ids[p])
-        ts = datetime.fromtimestamp(float(d) * 86_400.0, tz=timezone.utc)
-        rid = f"{cid}-{int(d)}-{pid}"
-        out.append(FeedbackEvent(event_id=f"bought-{rid}", request_id=rid, customer_id=cid, product_id=pid,
-                                 kind="bought", timestamp=ts))
+    for row in lines.select(["customer_id", "timestamp", "product_id"]).to_pylist():
+        ts = row["timestamp"] if row["timestamp"].tzinfo else row["timestamp"].replace(tzinfo=timezone.utc)
+        rid = f"{row['customer_id']}-{ts:%Y%m%d}-{row['product_id']}"
+        out.append(FeedbackEvent(event_id=f"bought-{rid}", request_id=rid, customer_id=row["customer_id"],
+                                 product_id=row["product_id"], kind="bought", timestamp=ts))
     return out

@@ -1,26 +1,33 @@
-"""The catalogue as precomputed arrays: text index, category index and product stats as of a moment.
+"""The catalogue: products, their category tree and text index, and their statistics at a moment.
 
-``Catalog.candidates`` turns a parsed mention into candidate products on the request path:
-BM25 (bm25s) over title, brand and category names with plural folding and one-edit spelling
-correction, plus every product of a category whose name matches; or, for a category code (Ta-Feng
-has codes, not names), the products of that category. No pandas, no per-request allocation beyond
-the candidate arrays.
+:class:`Catalog` is static (from the canonical products table): ids, titles, category codes and the
+BM25 index. :class:`ProductStats` is what the feature snapshot knows about every product at one
+moment (``voicecart.features`` ``product_stats`` rows): popularity, recent and decayed popularity,
+buyers, first sale, price level. ``Catalog.candidates`` turns a parsed mention into candidate
+products on the request path: BM25 (bm25s) over title, brand and category names with plural folding
+and one-edit spelling correction, plus every product of a category whose name matches; or, for a
+category code (Ta-Feng has codes, not names), the products of that category. Candidates are products
+sold before the stats' moment, most popular first. No pandas, no per-request allocation beyond the
+candidate arrays.
 """
 
 from __future__ import annotations
 
 import pickle
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
+import pyarrow as pa
 
-from voicecart.ranking.history import Purchases
+from voicecart.features.sql import RECENT_DAYS
 from voicecart.ranking.parse import normalize
 from voicecart.schemas import ParsedUtterance
+from voicecart.schemas.times import epoch_array
 
 _STOP = {"a", "an", "the", "of", "and", "or", "for", "with", "in", "on", "to", "my", "some", "by", "from", "x"}
+TEXT_FIELDS = ("title", "brand", "category_l3_name", "category_l2_name", "category_l1_name")
 
 
 def stem(word: str) -> str:
@@ -62,84 +69,110 @@ class Candidates:
         return cls(np.zeros(0, dtype=np.int64), z, z)
 
 
+STAT_COLUMNS = {  # ProductStats field -> product_stats column
+    "popularity": "popularity_all", "popularity_recent": f"popularity_{RECENT_DAYS}d",
+    "popularity_decayed": "popularity_decayed",
+    "buyers": "buyers", "first_sale": "first_sale_ts", "rel_price": "rel_price",
+}
+
+
+@dataclass(frozen=True)
+class ProductStats:
+    """Every catalogue product at one moment (arrays aligned with the catalogue; 0 where never sold)."""
+
+    moment: float  # epoch seconds
+    popularity: np.ndarray  # [P] float32 orders holding the product before the moment
+    popularity_recent: np.ndarray  # [P] float32 same, last RECENT_DAYS
+    popularity_decayed: np.ndarray  # [P] float32 orders weighted 0.5 ** (age / half-life)
+    buyers: np.ndarray  # [P] float32 distinct customers
+    first_sale: np.ndarray  # [P] float64 epoch seconds of the first sale (inf = never sold)
+    rel_price: np.ndarray  # [P] float32 mean log price minus its category's mean
+
+    @classmethod
+    def empty(cls, n_products: int, moment: float = 0.0) -> "ProductStats":
+        z = np.zeros(n_products, dtype=np.float32)
+        return cls(moment, z, z, z, z, np.full(n_products, np.inf), z)
+
+    @classmethod
+    def from_rows(cls, rows: pa.Table, index: dict[str, int], n_products: int, moment: float) -> "ProductStats":
+        """Stats from ``product_stats`` rows of one moment; products without a row were never sold."""
+        pos = np.asarray([index.get(p, -1) for p in rows.column("product_id").to_pylist()], dtype=np.int64)
+        keep = pos >= 0
+        arrays = {}
+        for name, column in STAT_COLUMNS.items():
+            values = rows.column(column).to_numpy(zero_copy_only=False).astype(np.float64)
+            fill = np.inf if name == "first_sale" else 0.0
+            out = np.full(n_products, fill)
+            out[pos[keep]] = np.nan_to_num(values[keep], nan=fill)
+            arrays[name] = out if name == "first_sale" else out.astype(np.float32)
+        return cls(moment, **arrays)
+
+    @classmethod
+    def per_moment(cls, table: pa.Table, index: dict[str, int], n_products: int) -> dict[float, "ProductStats"]:
+        """One :class:`ProductStats` per moment of a ``product_stats`` table (moment: epoch seconds)."""
+        at = epoch_array(table.column("event_timestamp"))
+        out = {}
+        for moment in np.unique(at):
+            rows = table.filter(pa.array(at == moment))
+            out[float(moment)] = cls.from_rows(rows, index, n_products, float(moment))
+        return out
+
+
+@dataclass
+class ProductVectors:
+    """Learned product vectors the ranker scores with (model parameters, saved with the bundle)."""
+
+    factors: np.ndarray  # [P, D] float32 unit-norm collaborative vectors (SVD of customer x product)
+    items: np.ndarray | None = None  # [P, E] float32 buyer centroids in the C-STAR embedding space
+
+
 @dataclass
 class Catalog:
-    """Products with their stats as of ``as_of`` (days since epoch), and the indices to find them."""
+    """Products, their category tree and text index (static), with the stats of one moment."""
 
     product_ids: np.ndarray  # [P] object
     titles: list[str | None]
+    brands: list[str | None]
+    sizes: list[str | None]
     category_codes: np.ndarray  # [C] object, level-3 codes
     cat_of: np.ndarray  # [P] int64 level-3 category index
-    cat_members: list[np.ndarray]  # [C] products of each category, most popular first
-    as_of: float
-    popularity: np.ndarray  # [P] float32 orders containing the product before as_of
-    popularity_recent: np.ndarray  # [P] float32 same, last `recent_days`
-    popularity_decayed: np.ndarray  # [P] float32 orders weighted 0.5 ** (age / half_life_days)
-    buyers: np.ndarray  # [P] float32 distinct customers
-    first_day: np.ndarray  # [P] float64 first sale day (inf = never sold)
-    rel_price: np.ndarray  # [P] float32 log price minus category mean log price
-    factors: np.ndarray  # [P, D] float32 unit-norm collaborative product vectors
-    embedding_items: np.ndarray | None = None  # [P, E] product vectors in the customer-embedding space
-    recent_days: float = 28.0
+    stats: ProductStats
+    vectors: ProductVectors | None = None
     index: dict[str, int] = field(default_factory=dict)
-    _prefix: dict[str, np.ndarray] = field(default_factory=dict)
+    _prefix: dict[str, np.ndarray] = field(default_factory=dict)  # level-1/2 code -> products
+    _members: list[np.ndarray] = field(default_factory=list)  # [C] products of each level-3 category
     _bm25: object | None = None
     _vocab_fix: dict[str, str] = field(default_factory=dict)
     _cat_tokens: dict[str, np.ndarray] = field(default_factory=dict)
 
     # -- construction -------------------------------------------------------------------------
     @classmethod
-    def build(cls, purchases: Purchases, as_of: float, *, recent_days: float = 28.0, n_factors: int = 32,
-              seed: int = 0, half_life_days: float = 30.0) -> "Catalog":
-        """Stats from purchases strictly before ``as_of``; text and category indices from products."""
-        past = purchases.before(as_of)
-        n_p = len(purchases.product_ids)
-        prods = purchases.products
-        pop = np.bincount(past.product, minlength=n_p).astype(np.float32)
-        recent = past.day >= as_of - recent_days
-        pop_recent = np.bincount(past.product[recent], minlength=n_p).astype(np.float32)
-        decay = np.power(0.5, (as_of - past.day) / half_life_days)
-        pop_decayed = np.bincount(past.product, weights=decay, minlength=n_p).astype(np.float32)
-        pair = np.unique(past.customer.astype(np.int64) * n_p + past.product)
-        buyers = np.bincount((pair % n_p).astype(np.int64), minlength=n_p).astype(np.float32)
-        first = np.full(n_p, np.inf)
-        np.minimum.at(first, past.product, past.day)
-
-        codes, cat_of = np.unique(np.asarray(prods["category_l3"], dtype=object).astype(str), return_inverse=True)
+    def from_table(cls, products: pa.Table) -> "Catalog":
+        """The catalogue of a canonical products table (the snapshot's ``catalog``), no stats yet."""
+        products = products.sort_by("product_id")
+        cols = {name: products.column(name).to_pylist() if name in products.column_names else None
+                for name in ("product_id", "title", "brand", "size", "category_l1", "category_l2", "category_l3",
+                             "category_l1_name", "category_l2_name", "category_l3_name")}
+        n_p = products.num_rows
+        none = [None] * n_p
+        codes, cat_of = np.unique(np.asarray(cols["category_l3"], dtype=object).astype(str), return_inverse=True)
         cat_of = cat_of.astype(np.int64)
-        # price: mean log unit price per product, relative to its category
-        ok = np.isfinite(past.price) & (past.price > 0)
-        logp = np.zeros(n_p)
-        cnt = np.bincount(past.product[ok], minlength=n_p)
-        np.add.at(logp, past.product[ok], np.log(past.price[ok]))
-        logp = np.where(cnt > 0, logp / np.maximum(cnt, 1), np.nan)
-        cat_sum = np.bincount(cat_of[cnt > 0], weights=logp[cnt > 0], minlength=len(codes))
-        cat_n = np.bincount(cat_of[cnt > 0], minlength=len(codes))
-        cat_mean = np.where(cat_n > 0, cat_sum / np.maximum(cat_n, 1), 0.0)
-        rel_price = np.nan_to_num(logp - cat_mean[cat_of], nan=0.0).astype(np.float32)
-
-        factors = _factors(past, len(purchases.customer_ids), n_p, n_factors, seed)
-        order = np.lexsort((-pop, cat_of))
+        order = np.argsort(cat_of, kind="stable")
         bounds = np.searchsorted(cat_of[order], np.arange(len(codes) + 1))
-        members = [order[bounds[c]:bounds[c + 1]] for c in range(len(codes))]
-        titles = list(prods.get("title") or [None] * n_p)
-        cat = cls(product_ids=purchases.product_ids, titles=titles, category_codes=codes, cat_of=cat_of,
-                  cat_members=members, as_of=as_of, popularity=pop, popularity_recent=pop_recent,
-                  popularity_decayed=pop_decayed,
-                  buyers=buyers, first_day=first, rel_price=rel_price, factors=factors,
-                  recent_days=recent_days)
-        cat._index_text(prods)
+        cat = cls(product_ids=np.asarray(cols["product_id"], dtype=object), titles=cols["title"] or none,
+                  brands=cols["brand"] or none, sizes=cols["size"] or none, category_codes=codes, cat_of=cat_of,
+                  stats=ProductStats.empty(n_p), _members=[order[bounds[c]:bounds[c + 1]] for c in range(len(codes))])
+        cat._index_text(cols)
         return cat
 
-    def _index_text(self, prods: dict[str, list]) -> None:
+    def _index_text(self, prods: dict[str, list | None]) -> None:
         self.index = {str(p): i for i, p in enumerate(self.product_ids)}
         for level in ("category_l1", "category_l2"):
             codes = np.asarray(prods[level], dtype=object).astype(str)
             for code in np.unique(codes):
                 self._prefix[code] = np.flatnonzero(codes == code)
         n_p = len(self.product_ids)
-        fields = ("title", "brand", "category_l3_name", "category_l2_name", "category_l1_name")
-        docs = [tokenize(" ".join(str(prods[f][i]) for f in fields if prods.get(f) and prods[f][i]))
+        docs = [tokenize(" ".join(str(prods[f][i]) for f in TEXT_FIELDS if prods.get(f) and prods[f][i]))
                 for i in range(n_p)]
         if not any(docs):
             return  # codes only (Ta-Feng): candidates come from category codes
@@ -159,16 +192,43 @@ class Catalog:
                 for d in _deletes(w) | {w}:
                     fix.setdefault(d, w)
         self._vocab_fix = fix
-        # category names -> member products (for "category match")
-        for lvl in ("category_l3_name", "category_l2_name"):
+        for lvl in ("category_l3_name", "category_l2_name"):  # category names -> member products
             names = prods.get(lvl)
             if not names:
                 continue
-            for name in set(n for n in names if n):
+            by_name: dict[str, list[int]] = {}
+            for i, name in enumerate(names):
+                if name:
+                    by_name.setdefault(name, []).append(i)
+            for name, members in by_name.items():
                 key = " ".join(tokenize(name))
-                members = np.flatnonzero(np.asarray([n == name for n in names]))
                 if key and key not in self._cat_tokens:
-                    self._cat_tokens[key] = members[np.argsort(-self.popularity[members], kind="stable")]
+                    self._cat_tokens[key] = np.asarray(members, dtype=np.int64)
+
+    def at(self, stats: ProductStats) -> "Catalog":
+        """The same catalogue with another moment's statistics (shares the indices; cheap)."""
+        return replace(self, stats=stats)
+
+    def with_vectors(self, vectors: ProductVectors | None) -> "Catalog":
+        return replace(self, vectors=vectors)
+
+    def with_vectors_of(self, other: "Catalog") -> "Catalog":
+        """This catalogue with ``other``'s product vectors, matched by product id (zeros for products
+        ``other`` does not know): a model trained on an older catalogue scored on today's."""
+        if other.vectors is None:
+            return replace(self, vectors=None)
+        if len(other) == len(self) and np.array_equal(other.product_ids, self.product_ids):
+            return replace(self, vectors=other.vectors)
+        pos = np.asarray([other.index.get(str(p), -1) for p in self.product_ids], dtype=np.int64)
+
+        def take(m: np.ndarray | None) -> np.ndarray | None:
+            if m is None:
+                return None
+            out = np.zeros((len(self), m.shape[1]), dtype=m.dtype)
+            out[pos >= 0] = m[pos[pos >= 0]]
+            return out
+
+        return replace(self, vectors=ProductVectors(take(other.vectors.factors), take(other.vectors.items)))
 
     # -- persistence --------------------------------------------------------------------------
     def save(self, path: str | Path) -> Path:
@@ -191,6 +251,11 @@ class Catalog:
     def __len__(self) -> int:
         return len(self.product_ids)
 
+    def _by_popularity(self, members: np.ndarray, sold_only: bool) -> np.ndarray:
+        pop = self.stats.popularity[members]
+        members = members[np.argsort(-pop, kind="stable")]
+        return members[self.stats.popularity[members] > 0] if sold_only else members
+
     def category_index(self, code: str) -> int | None:
         pos = int(np.searchsorted(self.category_codes, code))
         if pos < len(self.category_codes) and self.category_codes[pos] == code:
@@ -200,16 +265,14 @@ class Catalog:
     def category_products(self, code: str, *, sold_only: bool = True) -> np.ndarray:
         """Products of a category code (level 3 exact, or a level-1/2 prefix), most popular first."""
         c = self.category_index(code)
-        if c is not None:
-            members = self.cat_members[c]
-        elif code in self._prefix:
-            members = self._prefix[code]
-            members = members[np.argsort(-self.popularity[members], kind="stable")]
-        else:
+        members = self._members[c] if c is not None else self._prefix.get(code)
+        if members is None:
             return np.zeros(0, dtype=np.int64)
-        if sold_only:
-            members = members[self.popularity[members] > 0]
-        return members.astype(np.int64)
+        return self._by_popularity(members, sold_only).astype(np.int64)
+
+    def sold_members(self) -> list[np.ndarray]:
+        """[C] each level-3 category's products sold before the stats' moment, most popular first."""
+        return [self._by_popularity(m, True) for m in self._members]
 
     def correct(self, token: str) -> str:
         """One-edit spelling correction against the catalogue vocabulary."""
@@ -246,35 +309,14 @@ class Catalog:
         cat_hit = self._cat_tokens.get(" ".join(tokens))
         in_cat = np.zeros(len(hits), dtype=np.float32)
         if cat_hit is not None:
+            cat_hit = self._by_popularity(cat_hit, False)
             in_cat = np.isin(hits, cat_hit).astype(np.float32)
             extra = cat_hit[~np.isin(cat_hit, hits)][: max(k - len(hits), 0)]
             hits = np.concatenate([hits, extra])
             text = np.concatenate([text, np.zeros(len(extra))])
             in_cat = np.concatenate([in_cat, np.ones(len(extra), dtype=np.float32)])
-        if sold_only and self.popularity.sum() > 0 and len(hits):
-            keep = self.popularity[hits] > 0
+        if sold_only and self.stats.popularity.sum() > 0 and len(hits):
+            keep = self.stats.popularity[hits] > 0
             if keep.any():
                 hits, text, in_cat = hits[keep], text[keep], in_cat[keep]
         return Candidates(hits.astype(np.int64), text.astype(np.float32), in_cat.astype(np.float32))
-
-
-def _factors(past: Purchases, n_u: int, n_p: int, dim: int, seed: int) -> np.ndarray:
-    """Unit-norm product vectors from a truncated SVD of the customer × product matrix."""
-    from scipy.sparse import csr_matrix
-    from sklearn.decomposition import TruncatedSVD
-
-    out = np.zeros((n_p, dim), dtype=np.float32)
-    if len(past) == 0:
-        return out
-    m = csr_matrix((np.ones(len(past), dtype=np.float32), (past.customer, past.product)), shape=(n_u, n_p))
-    m.sum_duplicates()
-    m.data = np.log1p(m.data)
-    k = min(dim, min(m.shape) - 1)
-    if k < 1:
-        return out
-    svd = TruncatedSVD(n_components=k, random_state=seed, algorithm="randomized", n_iter=4)
-    svd.fit(m)
-    vec = svd.components_.T.astype(np.float32)  # [P, k]
-    norm = np.linalg.norm(vec, axis=1, keepdims=True)
-    out[:, :k] = vec / np.maximum(norm, 1e-9)
-    return out

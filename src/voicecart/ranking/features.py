@@ -1,20 +1,25 @@
-"""Personal features per candidate: THE one feature code, used offline (training, evaluation)
-and online (serving). Both paths go through :func:`feature_matrix`; only the way the
-:class:`~voicecart.ranking.history.History` is built differs (from purchases vs from one profile
-row), and a test pins that the two agree.
+"""Personal features per candidate: THE one feature code, used offline (training, evaluation) and
+online (serving). Both read the same snapshot rows — the customer's (customer, product) history,
+order statistics and embedding as of a moment, and every product's statistics at that moment — and
+go through :func:`feature_matrix`. Offline, :class:`History` holds many snapshot rows (one per
+(customer, moment) of the queries); online it holds the ONE profile row the engine read, built by
+the same constructor, so the two cannot drift (a test builds both and compares them).
 
-Rows are (customer, candidate) pairs grouped into lists (one list = one request); features that
-compare a candidate to the others of its list ("share of the list's popularity") use the list
-offsets.
+Rows are (history row, candidate) pairs grouped into lists (one list = one request); features that
+compare a candidate to the others of its list ("share of the list's popularity") use list offsets.
+Times are epoch seconds (``voicecart.schemas.times``); durations are days.
 """
 
 from __future__ import annotations
 
-import numpy as np
+from dataclasses import dataclass
 
-from voicecart.ranking.catalog import Candidates, Catalog
-from voicecart.ranking.history import History, to_day
+import numpy as np
+import pyarrow as pa
+
+from voicecart.ranking.catalog import Candidates, Catalog, ProductStats
 from voicecart.schemas import CustomerProfile
+from voicecart.schemas.times import DAY_S
 
 FEATURE_NAMES: tuple[str, ...] = (
     "log_count",  # log1p(orders of this customer containing the product)
@@ -54,6 +59,97 @@ N_FEATURES = len(FEATURE_NAMES)
 _NEVER_DAYS = 365.0
 
 
+@dataclass
+class History:
+    """Snapshot rows of customers as of moments: row ``u`` is one (customer, moment).
+
+    ``pair_key = row * n_products + product`` (sorted) with ``pair_count`` (orders containing the
+    product) and ``pair_last`` (epoch seconds of the last one); per row the order statistics and,
+    when known, the C-STAR embedding.
+    """
+
+    n_products: int
+    pair_key: np.ndarray  # [K] int64 sorted
+    pair_count: np.ndarray  # [K] float32
+    pair_last: np.ndarray  # [K] float64 epoch s
+    order_count: np.ndarray  # [U] float32
+    mean_interval: np.ndarray  # [U] float32 days between orders (nan when < 2 orders)
+    last_order: np.ndarray  # [U] float64 epoch s (nan when none)
+    embedding: np.ndarray | None = None  # [U, E] float32
+
+    @classmethod
+    def from_pairs(cls, n_products: int, row: np.ndarray, product: np.ndarray, count: np.ndarray, last: np.ndarray,
+                   order_count: np.ndarray, mean_interval: np.ndarray, last_order: np.ndarray,
+                   embedding: np.ndarray | None = None) -> "History":
+        """THE constructor: both the offline rows and the one online row come through here."""
+        key = row.astype(np.int64) * n_products + product.astype(np.int64)
+        order = np.argsort(key, kind="stable")
+        return cls(n_products, key[order], np.asarray(count, np.float32)[order],
+                   np.asarray(last, np.float64)[order], np.asarray(order_count, np.float32),
+                   np.asarray(mean_interval, np.float32), np.asarray(last_order, np.float64), embedding)
+
+    @classmethod
+    def from_snapshot(cls, customer_ids: list[str], customers: pa.Table, pairs: pa.Table, catalog: Catalog,
+                      embedding: np.ndarray | None = None) -> "History":
+        """Rows = ``customer_ids`` as of ONE moment: their ``customer_stats`` and ``customer_product`` rows of
+        that moment (a customer without any, new then, gets an empty row). Products unknown to the catalogue
+        are dropped."""
+        lookup = {c: i for i, c in enumerate(customer_ids)}
+        n = len(customer_ids)
+        stats_row = np.asarray([lookup.get(c, -1) for c in customers.column("customer_id").to_pylist()], dtype=np.int64)
+        has = stats_row >= 0
+
+        def per_row(column: str, fill: float) -> np.ndarray:
+            out = np.full(n, fill)
+            values = np.asarray([np.nan if v is None else v for v in customers.column(column).to_pylist()], np.float64)
+            out[stats_row[has]] = values[has]
+            return out
+
+        pair_rows = np.asarray([lookup.get(c, -1) for c in pairs.column("customer_id").to_pylist()], dtype=np.int64)
+        prod = np.asarray([catalog.index.get(p, -1) for p in pairs.column("product_id").to_pylist()], dtype=np.int64)
+        keep = (pair_rows >= 0) & (prod >= 0)
+        return cls.from_pairs(
+            len(catalog), pair_rows[keep], prod[keep],
+            pairs.column("purchase_count").to_numpy(zero_copy_only=False)[keep],
+            pairs.column("last_purchase_ts").to_numpy(zero_copy_only=False)[keep],
+            per_row("order_count", 0.0), per_row("mean_days_between_orders", np.nan), per_row("last_order_ts", np.nan),
+            embedding)
+
+    @classmethod
+    def from_profile(cls, profile: CustomerProfile | None, catalog: Catalog) -> "History":
+        """A one-row history (row 0) from the online profile row; no profile is an empty history."""
+        if profile is None:
+            empty = np.zeros(0)
+            return cls.from_pairs(len(catalog), empty, empty, empty, empty, np.zeros(1), np.full(1, np.nan),
+                                  np.full(1, np.nan))
+        prod = np.asarray([catalog.index.get(p, -1) for p in profile.product_ids], dtype=np.int64)
+        keep = prod >= 0
+        mean_int, last_order = profile.mean_days_between_orders, profile.last_order_ts
+        emb = None if profile.embedding is None else np.asarray([profile.embedding], dtype=np.float32)
+        return cls.from_pairs(len(catalog), np.zeros(int(keep.sum())), prod[keep],
+                              np.asarray(profile.product_counts, np.float64)[keep] if keep.size else np.zeros(0),
+                              np.asarray(profile.product_last_ts, np.float64)[keep] if keep.size else np.zeros(0),
+                              np.asarray([profile.order_count]), np.asarray([np.nan if mean_int is None else mean_int]),
+                              np.asarray([np.nan if last_order is None else last_order]), emb)
+
+    def lookup(self, row: np.ndarray, product: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(count, last purchase) per (row, product); (0, -inf) where never bought."""
+        key = row.astype(np.int64) * self.n_products + product.astype(np.int64)
+        if not len(self.pair_key):
+            return np.zeros(len(key), np.float32), np.full(len(key), -np.inf)
+        pos = np.minimum(np.searchsorted(self.pair_key, key), len(self.pair_key) - 1)
+        found = self.pair_key[pos] == key
+        return (np.where(found, self.pair_count[pos], 0).astype(np.float32),
+                np.where(found, self.pair_last[pos], -np.inf))
+
+    def rows(self) -> np.ndarray:
+        """[K] the row of each pair."""
+        return self.pair_key // self.n_products
+
+    def products(self) -> np.ndarray:
+        return self.pair_key % self.n_products
+
+
 def _segment_sum(x: np.ndarray, offsets: np.ndarray) -> np.ndarray:
     """Per-row sum over the row's list (offsets [L+1], rows contiguous per list)."""
     sums = np.add.reduceat(x, offsets[:-1]) if len(x) else np.zeros(0)
@@ -66,75 +162,85 @@ def _segment_max(x: np.ndarray, offsets: np.ndarray) -> np.ndarray:
 
 
 class CustomerAggregates:
-    """Customer-level sums the features need, computed once per History (offline: all customers)."""
+    """Per-row sums the features need (category counts, price level, collaborative vector)."""
 
     def __init__(self, history: History, catalog: Catalog) -> None:
-        n_p = history.n_products
-        cust = (history.pair_key // n_p).astype(np.int64)
-        prod = (history.pair_key % n_p).astype(np.int64)
+        row, prod = history.rows(), history.products()
         w = history.pair_count.astype(np.float64)
         n_u = len(history.order_count)
-        self.total = np.bincount(cust, weights=w, minlength=n_u)
-        self.price_mean = np.bincount(cust, weights=w * catalog.rel_price[prod], minlength=n_u) / np.maximum(self.total, 1e-9)
+        rel = catalog.stats.rel_price
+        self.total = np.bincount(row, weights=w, minlength=n_u)
+        self.price_mean = np.bincount(row, weights=w * rel[prod], minlength=n_u) / np.maximum(self.total, 1e-9)
         n_c = len(catalog.category_codes)
-        uc = cust * n_c + catalog.cat_of[prod]
-        self.uc_key, inv = np.unique(uc, return_inverse=True)
+        self.uc_key, inv = np.unique(row * n_c + catalog.cat_of[prod], return_inverse=True)
         self.uc_count = np.bincount(inv, weights=w)
-        self.uc_price = np.bincount(inv, weights=w * catalog.rel_price[prod]) / np.maximum(self.uc_count, 1e-9)
+        self.uc_price = np.bincount(inv, weights=w * rel[prod]) / np.maximum(self.uc_count, 1e-9)
         self.n_c = n_c
-        vec = np.zeros((n_u, catalog.factors.shape[1]), dtype=np.float64)
-        np.add.at(vec, cust, w[:, None] * catalog.factors[prod])
-        norm = np.linalg.norm(vec, axis=1, keepdims=True)
-        self.vector = (vec / np.maximum(norm, 1e-9)).astype(np.float32)
+        self.vector = None
+        if catalog.vectors is not None:
+            factors = catalog.vectors.factors
+            vec = np.zeros((n_u, factors.shape[1]), dtype=np.float64)
+            np.add.at(vec, row, w[:, None] * factors[prod])
+            self.vector = (vec / np.maximum(np.linalg.norm(vec, axis=1, keepdims=True), 1e-9)).astype(np.float32)
 
-    def category(self, customer: np.ndarray, cat: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        key = customer.astype(np.int64) * self.n_c + cat
-        pos = np.searchsorted(self.uc_key, key)
-        pos_c = np.minimum(pos, max(len(self.uc_key) - 1, 0))
+    def category(self, row: np.ndarray, cat: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(orders in the category, mean price level there) per (row, category)."""
+        key = row.astype(np.int64) * self.n_c + cat
         if not len(self.uc_key):
             return np.zeros(len(key)), np.zeros(len(key))
-        found = self.uc_key[pos_c] == key
-        return np.where(found, self.uc_count[pos_c], 0.0), np.where(found, self.uc_price[pos_c], 0.0)
+        pos = np.minimum(np.searchsorted(self.uc_key, key), len(self.uc_key) - 1)
+        found = self.uc_key[pos] == key
+        return np.where(found, self.uc_count[pos], 0.0), np.where(found, self.uc_price[pos], 0.0)
 
 
-def feature_matrix(catalog: Catalog, history: History, aggregates: CustomerAggregates,
-                   customer: np.ndarray, product: np.ndarray, offsets: np.ndarray, now: np.ndarray,
-                   text_score: np.ndarray | None = None, category_match: np.ndarray | None = None,
-                   use_embedding: bool = True) -> np.ndarray:
-    """Features [R, F] float32 for rows (customer[r], product[r]) at day now[r]; lists by offsets."""
+def _rank_in_lists(values: np.ndarray, offsets: np.ndarray) -> np.ndarray:
+    """Rank of each row by ``values`` within its list (0 = largest; ties share the better rank)."""
+    rank = np.zeros(len(values))
+    for lo, hi in zip(offsets[:-1], offsets[1:]):
+        if hi - lo > 1:
+            seg = values[lo:hi]
+            rank[lo:hi] = (seg[None, :] > seg[:, None]).sum(1) if hi - lo <= 64 else \
+                np.searchsorted(np.sort(-seg), -seg, side="left")
+    return rank
+
+
+def feature_matrix(catalog: Catalog, history: History, aggregates: CustomerAggregates, row: np.ndarray,
+                   product: np.ndarray, offsets: np.ndarray, now: np.ndarray, text_score: np.ndarray | None = None,
+                   category_match: np.ndarray | None = None, use_embedding: bool = True) -> np.ndarray:
+    """Features [R, F] float32 of candidate rows (history row[r], product[r]) at moment now[r] (epoch s),
+    with the catalogue's stats of that moment; lists by offsets."""
     n = len(product)
-    count, last = history.lookup(customer, product)
-    days = np.where(count > 0, np.maximum(now - last, 0.0), _NEVER_DAYS)
+    stats: ProductStats = catalog.stats
+    count, last = history.lookup(row, product)
+    days = np.where(count > 0, np.maximum(now - last, 0.0) / DAY_S, _NEVER_DAYS)
     cat = catalog.cat_of[product]
-    cat_count, cat_price = aggregates.category(customer, cat)
-    order_count = history.order_count[customer].astype(np.float64)
-    interval = np.nan_to_num(history.mean_interval[customer].astype(np.float64), nan=30.0)
+    cat_count, cat_price = aggregates.category(row, cat)
+    order_count = history.order_count[row].astype(np.float64)
+    interval = np.nan_to_num(history.mean_interval[row].astype(np.float64), nan=30.0)
     usual = np.maximum(interval * np.maximum(order_count, 1.0) / np.maximum(count, 1.0), 1.0)
-    pop = catalog.popularity[product].astype(np.float64)
-    pop_r = catalog.popularity_recent[product].astype(np.float64)
-    buyers = catalog.buyers[product].astype(np.float64)
+    pop = stats.popularity[product].astype(np.float64)
+    pop_r = stats.popularity_recent[product].astype(np.float64)
+    decayed = stats.popularity_decayed[product].astype(np.float64)
+    buyers = stats.buyers[product].astype(np.float64)
     size = np.diff(offsets)
     list_size = np.repeat(size, size).astype(np.float64)
     pop_share = pop / np.maximum(_segment_sum(pop, offsets), 1e-9)
     rec_share = pop_r / np.maximum(_segment_sum(pop_r, offsets), 1e-9)
-    # rank by popularity within each list (0 = most popular), ties share the better rank
-    rank = np.zeros(n)
-    for lo, hi in zip(offsets[:-1], offsets[1:]):
-        if hi - lo > 1:
-            seg = pop[lo:hi]
-            rank[lo:hi] = (seg[None, :] > seg[:, None]).sum(1) if hi - lo <= 64 else \
-                np.searchsorted(np.sort(-seg), -seg, side="left")
-    collab = np.einsum("rd,rd->r", aggregates.vector[customer], catalog.factors[product]).astype(np.float64)
+    collab = np.zeros(n)
+    if aggregates.vector is not None:
+        collab = np.einsum("rd,rd->r", aggregates.vector[row], catalog.vectors.factors[product]).astype(np.float64)
     collab_mean = _segment_sum(collab, offsets) / np.maximum(list_size, 1)
-    has_hist = aggregates.total[customer] > 0
-    rel = catalog.rel_price[product].astype(np.float64)
-    last_order = history.last_order[customer]
-    since_order = np.where(np.isnan(last_order), _NEVER_DAYS, np.maximum(now - np.nan_to_num(last_order), 0.0))
-    emb_score = np.zeros(n)
-    has_emb = np.zeros(n)
-    if use_embedding and history.embedding is not None and catalog.embedding_items is not None:
-        emb_score = np.einsum("rd,rd->r", history.embedding[customer], catalog.embedding_items[product])
+    has_hist = aggregates.total[row] > 0
+    rel = stats.rel_price[product].astype(np.float64)
+    last_order = history.last_order[row]
+    since_order = np.where(np.isnan(last_order), _NEVER_DAYS,
+                           np.maximum(now - np.nan_to_num(last_order), 0.0) / DAY_S)
+    emb_score, has_emb = np.zeros(n), np.zeros(n)
+    items = None if catalog.vectors is None else catalog.vectors.items
+    if use_embedding and history.embedding is not None and items is not None:
+        emb_score = np.einsum("rd,rd->r", history.embedding[row], items[product])
         has_emb[:] = 1.0
+    age = np.where(np.isfinite(stats.first_sale[product]), (now - stats.first_sale[product]) / DAY_S, 0.0)
     cols = [
         np.log1p(count),
         (count > 0),
@@ -148,22 +254,22 @@ def feature_matrix(catalog: Catalog, history: History, aggregates: CustomerAggre
         count / np.maximum(_segment_max(count.astype(np.float64), offsets), 1.0),
         np.log1p(pop),
         pop_share,
-        rank / np.maximum(list_size, 1),
+        _rank_in_lists(pop, offsets) / np.maximum(list_size, 1),
         np.log1p(pop_r),
         rec_share,
         rec_share - pop_share,
-        catalog.popularity_decayed[product] / np.maximum(_segment_sum(catalog.popularity_decayed[product].astype(np.float64), offsets), 1e-9),
+        decayed / np.maximum(_segment_sum(decayed, offsets), 1e-9),
         np.log1p(buyers),
         buyers / np.maximum(_segment_sum(buyers, offsets), 1e-9),
         rel,
-        np.where(has_hist, rel - aggregates.price_mean[customer], 0.0),
+        np.where(has_hist, rel - aggregates.price_mean[row], 0.0),
         np.where(cat_count > 0, rel - cat_price, 0.0),
         np.zeros(n) if text_score is None else text_score,
         np.zeros(n) if category_match is None else category_match,
         collab,
         collab - collab_mean,
         np.log1p(list_size),
-        np.log1p(np.clip(now - catalog.first_day[product], 0.0, _NEVER_DAYS)),
+        np.log1p(np.clip(age, 0.0, _NEVER_DAYS)),
         np.log1p(order_count),
         np.log1p(since_order),
         emb_score,
@@ -174,18 +280,15 @@ def feature_matrix(catalog: Catalog, history: History, aggregates: CustomerAggre
     return out
 
 
-def candidate_features(profile: CustomerProfile | None, candidates: Candidates, catalog: Catalog,
-                       now: float | object, embedding: bool = True) -> np.ndarray:
-    """Features [n, F] float32 of one request's candidates (the online path).
+def candidate_features(profile: CustomerProfile | None, candidates: Candidates, catalog: Catalog, now: float,
+                       embedding: bool = True) -> np.ndarray:
+    """Features [n, F] float32 of one request's candidates (the online path) at ``now`` (epoch s).
 
-    ``profile`` None (unknown customer, store down) gives the non-personal features only.
-    ``now`` is epoch seconds or a datetime. ``embedding=False`` ignores the profile's customer
-    embedding even when present (the "with vs without embedding" switch).
+    ``profile`` None (unknown customer, store down) gives the non-personal features only;
+    ``embedding=False`` ignores the profile's embedding even when present.
     """
-    now_day = to_day(now) if not isinstance(now, (int, float)) else float(now) / 86_400.0
-    history = History.from_profile(profile, catalog.index, len(catalog))
-    aggregates = CustomerAggregates(history, catalog)
+    history = History.from_profile(profile, catalog)
     n = len(candidates)
-    return feature_matrix(catalog, history, aggregates, np.zeros(n, dtype=np.int64), candidates.product,
-                          np.asarray([0, n]), np.full(n, now_day), candidates.text_score,
+    return feature_matrix(catalog, history, CustomerAggregates(history, catalog), np.zeros(n, dtype=np.int64),
+                          candidates.product, np.asarray([0, n]), np.full(n, float(now)), candidates.text_score,
                           candidates.category_match, use_embedding=embedding)

@@ -17,18 +17,6 @@ from torch import nn
 from voicecart.ranking.features import FEATURE_NAMES
 
 
-DEFAULT_DROP = (
-    # Absolute-scale features shift with the length of the history window (one month of history
-    # in the first training month, three at test time) and the January holiday season makes
-    # last-month popularity mislead in February: measured on Ta-Feng, dropping them generalises
-    # better (docs/evaluation.md). They stay in the feature vector so the contract is stable.
-    # decayed_share next to popularity_share lets the model rebuild the trend (pre-holiday ramp
-    # in January, reversed in February): measured, it costs 0.015 HR@1 on February.
-    "decayed_share", "log_popularity_recent", "recent_share", "trend", "log_popularity", "log_buyers", "log_product_age",
-    "log_order_count", "log_days_since_last_order", "log_list_size",
-)
-
-
 @dataclass
 class RankerConfig:
     n_features: int = len(FEATURE_NAMES)
@@ -42,10 +30,15 @@ class RankerConfig:
     weight_decay: float = 1e-5
     seed: int = 0
     use_embedding: bool = False
-    drop_features: list[str] = field(default_factory=lambda: list(DEFAULT_DROP))
+    """Score the C-STAR embedding feature (else it is zeroed, as without embeddings)."""
+    drop_features: list[str] = field(default_factory=list)
+    """Features the model ignores (zeroed after standardisation): ablations without changing F."""
     prior_feature: str | None = None
     """When set, score = log(feature + 1e-4) + MLP: the MLP learns a correction to that prior."""
-    """Features the model ignores (zeroed after standardisation): ablations without changing F."""
+    device: str = "auto"
+    """Where training runs: ``auto`` (CUDA when present, else CPU), ``cpu``, ``cuda``, ``cuda:1``."""
+    mixed_precision: bool = False
+    """bfloat16 autocast on CUDA (ignored on CPU)."""
 
 
 class Ranker(nn.Module):

@@ -1,110 +1,28 @@
-"""Training examples and the training loop of the ranker.
+"""THE ranker trainer: labelled lists from a feature snapshot -> a fitted :class:`Ranker`.
 
-An example is a *list*: one (customer, day, query) with its candidate products, each row
-labelled +1 (positive: bought / kept / the substitute of a swap), -1 (negative: removed, the
-answer that was swapped) or 0 (unlabelled). Offline, queries come from purchases: every line
-bought in [start, end) becomes "the customer asked for this product's category", with features
-computed from the history and catalogue frozen at ``start`` (point in time: nothing from the
-example's own period leaks in), exactly as the February test is computed as of February 1.
+:func:`train_ranker` is the one training entry point (CLI, pipeline, evaluation, tests): every purchased
+line in [start, end) becomes a list featurized from the snapshot as of its own moment, logged feedback
+becomes lists by ``voicecart.feedback``'s rules next to them, product vectors are fit at each cut of the
+snapshot (a list uses the latest cut at or before its moment, never its future), and the MLP is fit on
+the lists with a listwise loss, on CUDA when the machine has it.
 """
 
 from __future__ import annotations
 
+import json
 import time
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 import torch
 
-from voicecart.ranking.catalog import Catalog
-from voicecart.ranking.features import CustomerAggregates, feature_matrix
-from voicecart.ranking.history import History, Purchases
+from voicecart.ranking.catalog import Catalog, ProductVectors
+from voicecart.ranking.lists import QueryLists, SnapshotIndex, concat_offsets, feedback_lists, list_features, ranges, walk
 from voicecart.ranking.model import Ranker, RankerConfig
-
-
-@dataclass
-class QueryLists:
-    """Queries with their candidate rows (rows of list i are offsets[i]:offsets[i+1])."""
-
-    customer: np.ndarray  # [L] int64
-    day: np.ndarray  # [L] float64
-    truth: np.ndarray  # [L] int64 product bought (may be absent from the candidates: a miss)
-    category: np.ndarray  # [L] int64
-    offsets: np.ndarray  # [L+1] int64
-    product: np.ndarray  # [R] int64
-    label: np.ndarray  # [R] float32 (+1 / -1 / 0)
-    weight: np.ndarray  # [L] float32 list weight (feedback rules)
-    has_category_history: np.ndarray  # [L] bool
-
-    def __len__(self) -> int:
-        return len(self.customer)
-
-    @property
-    def row_list(self) -> np.ndarray:
-        return np.repeat(np.arange(len(self)), np.diff(self.offsets))
-
-    def take(self, lists: np.ndarray) -> "QueryLists":
-        lists = np.sort(lists)
-        sizes = np.diff(self.offsets)[lists]
-        rows = _ranges(self.offsets[lists], sizes)
-        return QueryLists(self.customer[lists], self.day[lists], self.truth[lists], self.category[lists],
-                          np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64), self.product[rows],
-                          self.label[rows], self.weight[lists], self.has_category_history[lists])
-
-
-def _ranges(starts: np.ndarray, sizes: np.ndarray) -> np.ndarray:
-    """Concatenate arange(s, s+n) for each (s, n) without a Python loop."""
-    total = int(sizes.sum())
-    if total == 0:
-        return np.zeros(0, dtype=np.int64)
-    offs = np.repeat(starts - np.concatenate([[0], np.cumsum(sizes)[:-1]]), sizes)
-    return np.arange(total, dtype=np.int64) + offs
-
-
-def category_queries(purchases: Purchases, catalog: Catalog, history: History, aggregates: CustomerAggregates,
-                     start: float, end: float, *, min_candidates: int = 2,
-                     weights: np.ndarray | None = None) -> QueryLists:
-    """One list per purchase in [start, end) whose category has ``min_candidates``+ sold products.
-
-    Candidates are the category's products sold before the catalogue's ``as_of`` (most popular
-    first); a truth new since then stays in the list set as a miss (label row absent).
-    """
-    lines = purchases.between(start, end)
-    sold = [m[catalog.popularity[m] > 0] for m in catalog.cat_members]
-    sold_size = np.asarray([len(m) for m in sold], dtype=np.int64)
-    sold_off = np.concatenate([[0], np.cumsum(sold_size)])
-    sold_flat = np.concatenate(sold) if sold else np.zeros(0, dtype=np.int64)
-    cat = catalog.cat_of[lines.product]
-    keep = sold_size[cat] >= min_candidates
-    cust, day, truth, cat = lines.customer[keep].astype(np.int64), lines.day[keep], lines.product[keep].astype(np.int64), cat[keep]
-    sizes = sold_size[cat]
-    rows = _ranges(sold_off[cat], sizes)
-    product = sold_flat[rows].astype(np.int64)
-    label = (product == np.repeat(truth, sizes)).astype(np.float32)
-    cat_count, _ = aggregates.category(cust, cat)
-    w = np.ones(len(cust), dtype=np.float32) if weights is None else weights[keep].astype(np.float32)
-    return QueryLists(cust, day, truth, cat, np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64),
-                      product, label, w, cat_count > 0)
-
-
-def list_features(queries: QueryLists, catalog: Catalog, history: History, aggregates: CustomerAggregates,
-                  chunk_rows: int = 2_000_000, use_embedding: bool = True) -> np.ndarray:
-    """Features [R, F] of every candidate row, computed in chunks of whole lists."""
-    out = []
-    start = 0
-    n = len(queries)
-    while start < n:
-        stop = int(np.searchsorted(queries.offsets, queries.offsets[start] + chunk_rows, side="right")) - 1
-        stop = max(stop, start + 1)
-        stop = min(stop, n)
-        lo, hi = queries.offsets[start], queries.offsets[stop]
-        offs = queries.offsets[start:stop + 1] - lo
-        rl = np.repeat(np.arange(start, stop), np.diff(queries.offsets[start:stop + 1]))
-        out.append(feature_matrix(catalog, history, aggregates, queries.customer[rl], queries.product[lo:hi],
-                                  offs, queries.day[rl], None, np.ones(hi - lo, dtype=np.float32),
-                                  use_embedding=use_embedding))
-        start = stop
-    return np.concatenate(out) if out else np.zeros((0, 0), dtype=np.float32)
+from voicecart.ranking.vectors import fit_vectors
+from voicecart.schemas.times import DAY_S, epoch_array, epoch_s, midnight
 
 
 @dataclass
@@ -123,16 +41,19 @@ class TrainingSet:
         rng = np.random.default_rng(seed)
         rl = queries.row_list
         labelled = np.bincount(rl, weights=(queries.label != 0).astype(np.float64), minlength=len(queries)) > 0
-        # random priority per row: labelled rows first, then random; keep the first max_candidates per list
-        prio = np.where(queries.label != 0, -1.0, rng.random(len(rl)))
+        prio = np.where(queries.label != 0, -1.0, rng.random(len(rl)))  # labelled rows first, then random
         order = np.lexsort((prio, rl))
         rank_in_list = np.arange(len(rl)) - queries.offsets[rl[order]]
         keep_rows = order[(rank_in_list < max_candidates) & labelled[rl[order]]]
         keep_rows.sort()
-        new_rl = rl[keep_rows]
-        sizes = np.bincount(new_rl, minlength=len(queries))[labelled]
+        sizes = np.bincount(rl[keep_rows], minlength=len(queries))[labelled]
         return cls(features[keep_rows], queries.label[keep_rows],
                    np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64), queries.weight[labelled])
+
+    @classmethod
+    def concat(cls, parts: Sequence["TrainingSet"]) -> "TrainingSet":
+        return cls(np.concatenate([p.features for p in parts]), np.concatenate([p.label for p in parts]),
+                   concat_offsets([p.offsets for p in parts]), np.concatenate([p.weight for p in parts]))
 
     def __len__(self) -> int:
         return len(self.weight)
@@ -145,7 +66,7 @@ class TrainingSet:
         x = np.zeros((b, n, f), dtype=np.float32)
         y = np.zeros((b, n), dtype=np.float32)
         mask = np.zeros((b, n), dtype=bool)
-        rows = _ranges(self.offsets[lists], sizes)
+        rows = ranges(self.offsets[lists], sizes)
         bi = np.repeat(np.arange(b), sizes)
         ci = np.arange(len(rows)) - np.repeat(np.concatenate([[0], np.cumsum(sizes)[:-1]]), sizes)
         x[bi, ci] = self.features[rows]
@@ -166,93 +87,205 @@ def list_loss(scores: torch.Tensor, labels: torch.Tensor, mask: torch.Tensor, we
     return (weights * per_list).sum() / weights.sum().clamp(min=1e-9)
 
 
-def train_ranker(examples: TrainingSet, config: RankerConfig | None = None, *, log=print) -> Ranker:
-    """Train a ranker on labelled lists; deterministic for a given config.seed."""
+def resolve_device(name: str = "auto") -> torch.device:
+    """``auto``: CUDA when this machine has it, else CPU; or an explicit torch device name."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(name)
+
+
+def fit(examples: TrainingSet, config: RankerConfig | None = None, *, log: Callable[[str], None] = print) -> Ranker:
+    """Fit the MLP on labelled lists; deterministic for a given config.seed on one device."""
     config = config or RankerConfig(n_features=examples.features.shape[1])
+    device = resolve_device(config.device)
     torch.manual_seed(config.seed)
     rng = np.random.default_rng(config.seed)
     model = Ranker(config)
     model.fit_scaler(examples.features)
+    model.to(device)
     opt = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
     n = len(examples)
     steps = config.epochs * ((n + config.batch_lists - 1) // config.batch_lists)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=config.lr, total_steps=max(steps, 1))
+    amp = config.mixed_precision and device.type == "cuda"
     sizes = np.diff(examples.offsets)
     t0 = time.perf_counter()
     for epoch in range(config.epochs):
-        # bucket lists by size so padding stays small, shuffle the buckets
-        order = np.argsort(sizes + rng.random(n), kind="stable")
+        order = np.argsort(sizes + rng.random(n), kind="stable")  # bucket lists by size: little padding
         batches = [order[i:i + config.batch_lists] for i in range(0, n, config.batch_lists)]
         rng.shuffle(batches)
         model.train()
         total = 0.0
         for lists in batches:
-            x, y, mask, w = examples.batch(lists)
-            loss = list_loss(model(x), y, mask, w)
+            x, y, mask, w = (t.to(device, non_blocking=True) for t in examples.batch(lists))
+            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
+                scores = model(x)
+            loss = list_loss(scores.float(), y, mask, w)
             opt.zero_grad()
             loss.backward()
             opt.step()
             sched.step()
             total += float(loss.detach()) * len(lists)
-        log(f"epoch {epoch + 1}/{config.epochs}: loss {total / max(n, 1):.4f} ({time.perf_counter() - t0:.0f}s)")
+        log(f"epoch {epoch + 1}/{config.epochs}: loss {total / max(n, 1):.4f} ({time.perf_counter() - t0:.0f}s, {device})")
     model.eval()
-    return model
+    return model.to("cpu")
 
 
 @torch.no_grad()
 def score_rows(model: Ranker, features: np.ndarray, offsets: np.ndarray, batch_lists: int = 2048) -> np.ndarray:
     """Scores [R] of every row of every list."""
     scores = np.zeros(len(features), dtype=np.float32)
-    ts = TrainingSet(features, np.zeros(len(features), dtype=np.float32), offsets, np.ones(len(offsets) - 1, dtype=np.float32))
+    ts = TrainingSet(features, np.zeros(len(features), dtype=np.float32), offsets,
+                     np.ones(len(offsets) - 1, dtype=np.float32))
     sizes = np.diff(offsets)
     order = np.argsort(sizes, kind="stable")
     for i in range(0, len(order), batch_lists):
         lists = order[i:i + batch_lists]
         x, _, mask, _ = ts.batch(lists)
         s = model(x).numpy()
-        rows = _ranges(offsets[lists], sizes[lists])
-        scores[rows] = s[mask.numpy()]
+        scores[ranges(offsets[lists], sizes[lists])] = s[mask.numpy()]
     return scores
 
 
-def feedback_queries(labels, catalog: Catalog, aggregates: CustomerAggregates,  # noqa: ANN001
-                     customer_index: dict[str, int]) -> QueryLists:
-    """Lists from logged feedback labels (``voicecart.feedback.Label``), one per request.
-
-    The query is the labelled product's category (the answer's, for a swap), the candidates
-    that category's sold products, each labelled row carries its rule's label; the list weight is
-    the largest weight of its labels. Labels for unknown customers or products are skipped.
-    """
-    by_request: dict[str, list] = {}
-    for lab in labels:
-        if lab.customer_id in customer_index and lab.product_id in catalog.index:
-            by_request.setdefault(lab.request_id, []).append(lab)
-    cust, day, truth, cats, weights, products, row_labels, sizes = [], [], [], [], [], [], [], []
-    for labs in by_request.values():
-        anchor = next((lb for lb in labs if lb.source != "swapped_substitute"), labs[0])
-        cat = int(catalog.cat_of[catalog.index[anchor.product_id]])
-        members = catalog.cat_members[cat]
-        members = members[catalog.popularity[members] > 0]
-        row_label = np.zeros(len(members), dtype=np.float32)
-        for lb in labs:
-            hit = np.flatnonzero(members == catalog.index[lb.product_id])
-            row_label[hit] = lb.label
-        if not row_label.any():
+def fit_cut_vectors(snapshot, catalog: Catalog, *, use_embedding: bool, seed: int = 0,  # noqa: ANN001
+                    until: float = np.inf) -> dict[float, ProductVectors]:
+    """Product vectors fit at each cut of the snapshot at or before ``until`` (epoch s)."""
+    pairs = snapshot.cut_pairs
+    out: dict[float, ProductVectors] = {}
+    if pairs.num_rows == 0:
+        return out
+    at = epoch_array(pairs.column("event_timestamp"))
+    for cut in np.unique(at):
+        if cut > until:
             continue
-        pos = np.flatnonzero(row_label > 0)
-        cust.append(customer_index[anchor.customer_id])
-        day.append(anchor.timestamp.timestamp() / 86_400.0)
-        truth.append(int(members[pos[0]]) if len(pos) else -1)
-        cats.append(cat)
-        weights.append(max(lb.weight for lb in labs))
-        products.append(members)
-        row_labels.append(row_label)
-        sizes.append(len(members))
-    customer = np.asarray(cust, dtype=np.int64)
-    category = np.asarray(cats, dtype=np.int64)
-    cat_count, _ = aggregates.category(customer, category)
-    return QueryLists(customer, np.asarray(day, dtype=np.float64), np.asarray(truth, dtype=np.int64), category,
-                      np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64),
-                      np.concatenate(products).astype(np.int64) if products else np.zeros(0, dtype=np.int64),
-                      np.concatenate(row_labels) if row_labels else np.zeros(0, dtype=np.float32),
-                      np.asarray(weights, dtype=np.float32), cat_count > 0)
+        rows = pairs.filter(np.asarray(at == cut))
+        embeddings = None
+        if use_embedding and snapshot.embeddings is not None:
+            ids = sorted(set(rows.column("customer_id").to_pylist()))
+            matrix = snapshot.embeddings_as_of(ids, np.full(len(ids), cut))
+            embeddings = None if matrix is None else dict(zip(ids, matrix))
+        out[float(cut)] = fit_vectors(rows, catalog, embeddings=embeddings, seed=seed)
+    return out
+
+
+CATALOG_FILE = "catalog.pkl"
+INFO_FILE = "training.json"
+
+
+@dataclass
+class TrainedRanker:
+    """A fitted ranker with the catalogue it scores with (product vectors of its last cut)."""
+
+    ranker: Ranker
+    catalog: Catalog
+    info: dict = field(default_factory=dict)
+
+    def save(self, directory: str | Path) -> Path:
+        """``ranker.pt`` + ``ranker.json`` (Ranker.save), ``catalog.pkl``, ``training.json``."""
+        directory = self.ranker.save(directory)
+        self.catalog.save(directory / CATALOG_FILE)
+        (directory / INFO_FILE).write_text(json.dumps(self.info, indent=2, default=str))
+        return directory
+
+    @classmethod
+    def load(cls, directory: str | Path) -> "TrainedRanker":
+        directory = Path(directory)
+        info = directory / INFO_FILE
+        return cls(Ranker.load(directory), Catalog.load(directory / CATALOG_FILE),
+                   json.loads(info.read_text()) if info.is_file() else {})
+
+
+def group_by_moment(labels: Sequence) -> dict[float, list]:  # noqa: ANN001
+    """Feedback labels by the moment they are featurized at: the start of their day (as the snapshot's lines)."""
+    out: dict[float, list] = {}
+    for lab in labels:
+        out.setdefault(epoch_s(midnight(lab.timestamp)), []).append(lab)
+    return out
+
+
+def train_ranker(snapshot, *, start: float, end: float, config: RankerConfig | None = None,  # noqa: ANN001
+                 feedback: Sequence = (), max_candidates: int = 48,
+                 log: Callable[[str], None] = print) -> TrainedRanker:
+    """THE training entry point: lists of [start, end) (epoch s) from ``snapshot`` (+ ``feedback`` labels,
+    ``voicecart.feedback.Label``), product vectors fit at the snapshot's cuts, the MLP fit on them."""
+    config = config or RankerConfig()
+    t0 = time.perf_counter()
+    catalog = Catalog.from_table(snapshot.catalog)
+    vectors = fit_cut_vectors(snapshot, catalog, use_embedding=config.use_embedding, seed=config.seed, until=end)
+    index = SnapshotIndex(snapshot, catalog, vectors, use_embedding=config.use_embedding)
+    by_moment = group_by_moment([lab for lab in feedback if start <= epoch_s(lab.timestamp) < end])
+    parts, info = [], {"purchase_lists": 0, "feedback_lists": 0, "feedback_skipped": {}}
+    seen_feedback: set[float] = set()
+    for view, lists in walk(index, start, end):
+        feats = list_features(view, lists, use_embedding=config.use_embedding)
+        parts.append(TrainingSet.from_lists(lists, feats, max_candidates, seed=config.seed + len(parts)))
+        info["purchase_lists"] += len(parts[-1])
+        if view.moment in by_moment:
+            seen_feedback.add(view.moment)
+            fb, skipped = feedback_lists(view, by_moment[view.moment], view.catalog.sold_members())
+            _add(info["feedback_skipped"], skipped)
+            if len(fb):
+                parts.append(TrainingSet.from_lists(fb, list_features(view, fb, use_embedding=config.use_embedding),
+                                                    max_candidates, seed=config.seed + len(parts)))
+                info["feedback_lists"] += len(parts[-1])
+    for moment, labs in by_moment.items():  # feedback on a day without purchases in the snapshot
+        if moment not in seen_feedback:
+            _add(info["feedback_skipped"], {"no_snapshot_row": len(labs)})
+    parts = [p for p in parts if len(p)]
+    if not parts:
+        from voicecart.data.errors import DataError
+
+        raise DataError(f"no training lists between {start / DAY_S:.0f} and {end / DAY_S:.0f} (epoch days): the window "
+                        "has no purchases in categories with 2+ known products")
+    log(f"{info['purchase_lists']:,} purchase lists, {info['feedback_lists']:,} feedback lists "
+        f"over {len(index.moments)} moments ({time.perf_counter() - t0:.0f}s)")
+    examples = TrainingSet.concat(parts)
+    config.n_features = examples.features.shape[1]
+    ranker = fit(examples, config, log=log)
+    last = max((c for c in vectors if c <= end), default=None)
+    info["seconds"] = round(time.perf_counter() - t0, 1)
+    info["vectors_cut"] = last
+    # the model's catalogue: its cut's vectors, and the statistics of its cut (a fallback for serving)
+    stats = index.stats_at(end) if end in index.stats else catalog.stats
+    return TrainedRanker(ranker, catalog.at(stats).with_vectors(vectors[last] if last is not None else None), info)
+
+
+def _add(into: dict[str, int], more: dict[str, int]) -> None:
+    for k, v in more.items():
+        into[k] = into.get(k, 0) + v
+
+
+def parse_hidden(hidden: str | Sequence[int]) -> tuple[int, ...]:
+    """``"64,32"`` -> (64, 32); a clear error for anything else."""
+    widths = tuple(int(w) for w in (hidden.split(",") if isinstance(hidden, str) else hidden) if str(w).strip())
+    if not widths or min(widths) < 1:
+        raise ValueError(f"hidden must be comma-separated layer widths like '64,32', got {hidden!r}")
+    return widths
+
+
+def train_step(snapshot_dir: str | Path, model_out: str | Path, *, test_from: str, use_embedding: bool = False,
+               epochs: int = 6, hidden: str = "64,32", lr: float = 3e-3, seed: int = 0, train_days: int | None = None,
+               feedback_path: str | Path | None = None, device: str = "auto",
+               log: Callable[[str], None] = print) -> dict:
+    """The pipeline's train step: the ranker of the ``train_days`` before ``test_from``, from the features
+    step's snapshot and the window's feedback, saved to ``model_out``."""
+    from voicecart.features.snapshot import TRAIN_DAYS, Snapshot
+    from voicecart.schemas.times import parse_moment
+
+    cut = epoch_s(parse_moment(test_from))
+    days = TRAIN_DAYS if train_days is None else train_days
+    labels: list = []
+    if feedback_path:
+        from voicecart.feedback import labels_from_events, read_events
+
+        labels = labels_from_events(read_events(feedback_path).events)
+    config = RankerConfig(hidden=parse_hidden(hidden), epochs=epochs, lr=lr, seed=seed, use_embedding=use_embedding,
+                          device=device)
+    trained = train_ranker(Snapshot.load(snapshot_dir), start=cut - days * DAY_S, end=cut, config=config,
+                           feedback=labels, log=log)
+    trained.save(model_out)
+    info = trained.info
+    return {"train_seconds": info["seconds"], "purchase_lists": info["purchase_lists"],
+            "feedback_lists": info["feedback_lists"], "feedback_skipped": sum(info["feedback_skipped"].values()),
+            "epochs": epochs, "hidden": hidden, "lr": lr, "n_features": trained.ranker.config.n_features,
+            "use_embedding": use_embedding}

@@ -2,15 +2,10 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
-import posixpath
-import shutil
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-import fsspec
 from pydantic import ValidationError
 
 from voicecart.export import layout
@@ -70,33 +65,6 @@ class Bundle:
         return path if path.exists() else None
 
 
-def _is_local(uri: str) -> bool:
-    return "://" not in uri or uri.startswith("file://")
-
-
-def _local_path(uri: str) -> Path:
-    return Path(uri[len("file://"):] if uri.startswith("file://") else uri)
-
-
-def _download(uri: str, cache_dir: Path) -> Path:
-    fs, root = fsspec.core.url_to_fs(uri)
-    dest = cache_dir / hashlib.sha256(uri.encode()).hexdigest()[:16]
-    tmp = Path(tempfile.mkdtemp(prefix=".dl-", dir=cache_dir))
-    try:
-        for entry in fs.find(root):
-            rel = posixpath.relpath(entry, root.rstrip("/"))
-            target = tmp / rel
-            target.parent.mkdir(parents=True, exist_ok=True)
-            fs.get_file(entry, str(target))
-        if dest.exists():
-            shutil.rmtree(dest)
-        tmp.rename(dest)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    return dest
-
-
 def verify(root: Path, uri: str) -> ModelMetadata:
     """Check metadata and every checksum; raise :class:`BundleError` naming the bad file."""
     meta = root / layout.METADATA
@@ -129,20 +97,16 @@ def verify(root: Path, uri: str) -> ModelMetadata:
 def open_bundle(uri: str | Path, *, cache_dir: Path | None = None,
                 expected_feature_schema_hash: str | None = None) -> Bundle:
     """Open one bundle folder (local path or fsspec URI), downloading remote ones to ``cache_dir``."""
-    uri = str(uri)
-    if _is_local(uri):
-        root = _local_path(uri)
-        if not root.is_dir():
-            raise BundleError(f"bundle folder {root} does not exist")
-    else:
-        from voicecart.registry.store import default_cache_dir
+    from voicecart.registry.stores import open_store
 
-        cache = Path(cache_dir or default_cache_dir())
-        cache.mkdir(parents=True, exist_ok=True)
-        try:
-            root = _download(uri, cache)
-        except FileNotFoundError:
-            raise BundleError(f"bundle {uri} does not exist") from None
+    uri = str(uri)
+    store = open_store(uri)
+    try:
+        root = store.fetch(store.root, cache_dir)
+    except FileNotFoundError:
+        raise BundleError(f"bundle {uri} does not exist") from None
+    if not root.is_dir():
+        raise BundleError(f"bundle folder {root} does not exist")
     metadata = verify(root, uri)
     if expected_feature_schema_hash is not None and metadata.feature_schema_hash != expected_feature_schema_hash:
         raise IncompatibleBundleError(

@@ -15,12 +15,10 @@ from __future__ import annotations
 import json
 import posixpath
 import re
-import tempfile
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
-import fsspec
 from pydantic import BaseModel, Field
 
 from voicecart.export import layout
@@ -58,10 +56,13 @@ class Registry:
     """One model's versions and champion pointer under ``uri``."""
 
     def __init__(self, uri: str | Path, name: str = "voicecart", cache_dir: Path | None = None) -> None:
+        from voicecart.registry.stores import open_store
+
         self.uri = str(uri)
         self.name = name
-        self.fs, root = fsspec.core.url_to_fs(self.uri)
-        self.root = posixpath.join(root.rstrip("/"), name)
+        self.store = open_store(uri)
+        self.fs = self.store.fs
+        self.root = posixpath.join(self.store.root.rstrip("/"), name)
         self.cache_dir = cache_dir
 
     # -- paths -------------------------------------------------------------------------------
@@ -69,8 +70,7 @@ class Registry:
         return posixpath.join(self.root, *parts)
 
     def _url(self, path: str) -> str:
-        protocol = self.fs.protocol if isinstance(self.fs.protocol, str) else self.fs.protocol[0]
-        return path if protocol in ("file", "local") else f"{protocol}://{path.lstrip('/')}"
+        return self.store.url(path)
 
     def version_uri(self, version: str) -> str:
         return self._url(self._p("versions", version))
@@ -220,5 +220,3 @@ class Registry:
         return sorted(records, key=lambda r: r.get("recorded_at", ""))
 
 
-def default_cache_dir() -> Path:
-    return Path(tempfile.gettempdir()) / "voicecart-bundles"
