@@ -172,7 +172,7 @@ def main() -> None:
         t_mat_redis = t_mat_redis_pairs = None
         try:
             if redis_proc is not None:
-                redis = FeatureSettings(store_dir=tmp / "redis", online="redis", redis_url=f"127.0.0.1:{port}")
+                redis = FeatureSettings(store_dir=tmp / "redis", online={"type": "redis", "url": f"127.0.0.1:{port}"})
                 shutil.copytree(offline_dir(sqlite), offline_dir(redis))
                 timed(apply, redis, definitions(redis) + [pair_view(redis)])
                 _, t_mat_redis = timed(materialize, redis, *WINDOW, views=["customer_profile"])

@@ -110,13 +110,15 @@ def prepare(root: Path, customers: int) -> dict:
     from voicecart.data.store import write_dataset
     from voicecart.data.synthetic import SyntheticConfig, generate
     from voicecart.features.store import publish
-    from voicecart.serving.bundle import build_bundle_from_dataset, load_serving_model
+    from voicecart.export.model import bundle_from_dataset
+from voicecart.schemas.times import from_epoch
+from voicecart.serving.bundle import load_serving_model
     from voicecart.serving.profiles import profiles_from_dataset
 
     tables, _ = generate(SyntheticConfig(n_customers=customers, seed=42))
     write_dataset(tables, root / "data", source="synthetic")
-    bundle = build_bundle_from_dataset(root / "data", root / "bundle", epochs=2)
-    as_of = datetime.fromtimestamp(load_serving_model(bundle).now * 86_400, tz=timezone.utc)
+    bundle = bundle_from_dataset(root / "data", root / "bundle", epochs=2)
+    as_of = from_epoch(load_serving_model(bundle).now)
     settings = FeatureSettings(store_dir=root / "store")
     publish(root / "data", settings, as_of)
     # the naive path's tables: one row per customer, one per (customer, product)

@@ -21,16 +21,20 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> dict:
     if not TAFENG_ZIP.exists():
         pytest.skip(f"real Ta-Feng not found at {TAFENG_ZIP} (../shared/data is absent)")
     from voicecart.data.prepare import prepare
-    from voicecart.registry import Registry
-    from voicecart.registry.update import export_challenger, prepare_window, train_challenger
+    from voicecart.data.window import prepare_window
+    from voicecart.export.model import export_model
+    from voicecart.features.snapshot import snapshot_step
+    from voicecart.ranking.train import train_step
 
     tmp = tmp_path_factory.mktemp("bad")
     prepare("tafeng", tmp / "tafeng", path=TAFENG_ZIP)
     data = tmp / "slice"
     prepare_window("prepared", tmp / "tafeng", data, test_from="2001-02-01", max_customers=1000, **WINDOW)
-    train_challenger(data, tmp / "model", test_from="2001-02-01", epochs=1, log=lambda _: None)
-    export_challenger(tmp / "model", data, tmp / "bundle", test_from="2001-02-01", held_out=8, **WINDOW)
-    return {"tmp": tmp, "data": data, "bundle": tmp / "bundle", "tafeng": tmp / "tafeng"}
+    snapshot_step(data, None, tmp / "snapshot", test_from="2001-02-01", window_end=WINDOW["window_end"])
+    train_step(tmp / "snapshot", tmp / "model", test_from="2001-02-01", epochs=1, log=lambda _: None)
+    export_model(tmp / "model", tmp / "snapshot", tmp / "bundle", test_from="2001-02-01", held_out=8, mar=False,
+                 **WINDOW)
+    return {"tmp": tmp, "data": data, "snapshot": tmp / "snapshot", "bundle": tmp / "bundle", "tafeng": tmp / "tafeng"}
 
 
 def _registry_with_champion(world: dict, where: Path, *, schema_hash: str | None = None):  # noqa: ANN202
@@ -50,7 +54,7 @@ def _registry_with_champion(world: dict, where: Path, *, schema_hash: str | None
 
 def test_missing_data_for_the_window_stops_at_prepare(world: dict, tmp_path: Path) -> None:
     from voicecart.data import DataError
-    from voicecart.registry.update import prepare_window
+    from voicecart.data.window import prepare_window
 
     with pytest.raises(DataError, match="no orders between 2002-01-01 and 2002-03-01"):
         prepare_window("prepared", world["tafeng"], tmp_path / "out", window_start="2002-01-01",
@@ -62,23 +66,25 @@ def test_missing_data_for_the_window_stops_at_prepare(world: dict, tmp_path: Pat
 
 def test_corrupt_champion_stops_the_evaluation_and_keeps_serving(world: dict, tmp_path: Path) -> None:
     from voicecart.registry import BundleError
-    from voicecart.registry.update import evaluate_update
+    from voicecart.promotion import evaluate_update
 
     reg = _registry_with_champion(world, tmp_path)
     onnx = tmp_path / "registry" / "voicecart" / "versions" / "v0001" / "onnx" / "model.onnx"
     onnx.write_bytes(b"not an onnx graph")
     with pytest.raises(BundleError, match="onnx/model.onnx does not match its checksum"):
-        evaluate_update(world["data"], world["bundle"], str(tmp_path / "registry"), test_from="2001-02-01")
+        evaluate_update(world["snapshot"], world["bundle"], str(tmp_path / "registry"), test_from="2001-02-01",
+                        window_end=WINDOW["window_end"])
     assert reg.champion() == "v0001" and reg.versions() == ["v0001"]
 
 
 def test_incompatible_champion_stops_the_evaluation(world: dict, tmp_path: Path) -> None:
     from voicecart.registry import IncompatibleBundleError
-    from voicecart.registry.update import evaluate_update
+    from voicecart.promotion import evaluate_update
 
     reg = _registry_with_champion(world, tmp_path, schema_hash="0" * 64)
     with pytest.raises(IncompatibleBundleError, match="feature schema 000000000000"):
-        evaluate_update(world["data"], world["bundle"], str(tmp_path / "registry"), test_from="2001-02-01")
+        evaluate_update(world["snapshot"], world["bundle"], str(tmp_path / "registry"), test_from="2001-02-01",
+                        window_end=WINDOW["window_end"])
     assert reg.champion() == "v0001"
 
 

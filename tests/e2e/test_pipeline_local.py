@@ -51,7 +51,7 @@ def test_first_run_promotes_over_the_baseline_and_a_worse_one_is_refused(tafeng:
     assert first["decision"]["champion"].startswith("baseline:")          # the first model faces a baseline
     reg = Registry(registry)
     steps = {task for task, _, _ in first["artifacts"]}
-    assert {"prepare-data", "build-features", "pretrain-cstar", "train-ranker", "export-bundle",
+    assert {"prepare-data", "pretrain-cstar", "build-snapshot", "train-ranker", "export-bundle",
             "evaluate-challenger", "register-model"} <= steps
     promoted = first["decision"]["promote"]
     if promoted:

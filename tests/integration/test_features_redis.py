@@ -66,7 +66,7 @@ def stores(redis_server, tmp_path_factory):
     root = tmp_path_factory.mktemp("stores")
     data = toy_dataset(root / "data")
     sqlite = FeatureSettings(store_dir=root / "sqlite")
-    redis = FeatureSettings(store_dir=root / "redis", online="redis", redis_url=f"127.0.0.1:{port}")
+    redis = FeatureSettings(store_dir=root / "redis", online={"type": "redis", "url": f"127.0.0.1:{port}"})
     for settings in (sqlite, redis):
         build_features(data, offline_dir(settings))
         apply(settings)
@@ -92,7 +92,7 @@ def test_redis_serves_the_same_product_features_as_sqlite(stores):
 
 
 def test_unreachable_redis_is_a_clear_error_and_leaves_no_registry(tmp_path):
-    dead = FeatureSettings(store_dir=tmp_path / "dead", online="redis", redis_url=f"127.0.0.1:{free_port()}")
+    dead = FeatureSettings(store_dir=tmp_path / "dead", online={"type": "redis", "url": f"127.0.0.1:{free_port()}"})
     build_features(toy_dataset(tmp_path / "data"), offline_dir(dead))
     with pytest.raises(FeatureStoreUnavailable, match=r"Redis online store at 127\.0\.0\.1:\d+ is unreachable"):
         apply(dead)

@@ -171,17 +171,17 @@ def test_every_pod_is_non_root_read_only_and_unprivileged(case: str) -> None:
 def test_secrets_are_only_referenced_never_inlined() -> None:
     docs = render("production")
     cm = next(d for d in by_kind(docs, "ConfigMap") if d["metadata"]["name"].endswith("feature-store"))
-    assert cm["data"]["VOICECART_FEATURES__ONLINE"] == "redis"
-    assert cm["data"]["VOICECART_FEATURES__OFFLINE"] == "bigquery"
-    assert "VOICECART_FEATURES__BIGQUERY_PROJECT" not in cm["data"]
+    assert cm["data"]["VOICECART_FEATURES__ONLINE__TYPE"] == "redis"
+    assert cm["data"]["VOICECART_FEATURES__OFFLINE__TYPE"] == "bigquery"
+    assert "VOICECART_FEATURES__OFFLINE__PROJECT" not in cm["data"]
     engine = isvc(docs)["spec"]["transformer"]["containers"][0]
     env = {e["name"]: e for e in engine["env"]}
-    assert env["VOICECART_FEATURES__BIGQUERY_PROJECT"]["valueFrom"]["secretKeyRef"] == {"name": "voicecart-bigquery",
+    assert env["VOICECART_FEATURES__OFFLINE__PROJECT"]["valueFrom"]["secretKeyRef"] == {"name": "voicecart-bigquery",
                                                                                        "key": "project"}
     assert env["VOICECART_REDIS_PASSWORD"]["valueFrom"]["secretKeyRef"]["name"] == "voicecart-redis"
     # the password joins the address by Kubernetes' $(VAR) expansion, never as a literal
-    assert env["VOICECART_FEATURES__REDIS_URL"]["value"].endswith(",password=$(VOICECART_REDIS_PASSWORD)")
-    assert list(env).index("VOICECART_REDIS_PASSWORD") < list(env).index("VOICECART_FEATURES__REDIS_URL")
+    assert env["VOICECART_FEATURES__ONLINE__URL"]["value"].endswith(",password=$(VOICECART_REDIS_PASSWORD)")
+    assert list(env).index("VOICECART_REDIS_PASSWORD") < list(env).index("VOICECART_FEATURES__ONLINE__URL")
     for d in docs:
         for pod_name, pod in pod_specs([d]):
             for c in containers(pod):

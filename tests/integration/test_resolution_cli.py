@@ -27,7 +27,8 @@ def test_evaluate_resolution_writes_every_method_and_the_ranker_finds_planted_pr
                               "--no-tifu", "--epochs", "2", "--boot", "50", "--plot", str(tmp_path / "chart.png")])
     assert res.exit_code == 0, res.output
     report = json.loads(out.read_text())
-    assert set(report["methods"]) == {"random", "popularity", "most_bought_else_popularity", "ranker"}
+    assert set(report["methods"]) == {"random", "popularity", "recent_popularity", "most_bought_else_popularity",
+                                      "most_bought_else_recent_popularity", "ranker"}
     hr1 = {m: v["all"]["hr@1"] for m, v in report["methods"].items()}
     assert hr1["ranker"]["low"] > hr1["random"]["high"]  # planted preferences are learnable
     assert hr1["ranker"]["value"] > hr1["most_bought_else_popularity"]["value"]
@@ -39,18 +40,27 @@ def test_evaluate_resolution_writes_every_method_and_the_ranker_finds_planted_pr
 def test_ranker_train_writes_a_servable_bundle(synthetic, tmp_path):
     import onnxruntime as ort
 
-    from voicecart.ranking import Catalog, Ranker, Resolver
+    from voicecart.config import ServingSettings
+    from voicecart.ranking import TrainedRanker
+    from voicecart.schemas import ResolveRequest
+    from voicecart.serving.bundle import featurizer
+    from voicecart.serving.engine import ResolutionEngine, ServingModel
+    from voicecart.serving.predictor import OnnxScorer
 
     res = runner.invoke(app, ["ranker", "train", "--data", str(synthetic), "--as-of", "2020-04-01",
                               "--out", str(tmp_path / "m"), "--epochs", "1"])
     assert res.exit_code == 0, res.output
-    model = Ranker.load(tmp_path / "m")
-    catalog = Catalog.load(tmp_path / "m" / "catalog.pkl")
+    trained = TrainedRanker.load(tmp_path / "m")
     session = ort.InferenceSession(str(tmp_path / "m" / "ranker.onnx"), providers=["CPUExecutionProvider"])
-    x = np.random.default_rng(0).normal(size=(1, 12, model.config.n_features)).astype(np.float32)
-    np.testing.assert_allclose(session.run(["scores"], {"features": x})[0][0], model.score(x[0]), atol=1e-5)
-    answer = Resolver(catalog, model).resolve("add two milks please", None)
-    assert answer.parsed.quantity == 2 and "milk" in (answer.answer.title or "")
+    x = np.random.default_rng(0).normal(size=(1, 12, trained.ranker.config.n_features)).astype(np.float32)
+    np.testing.assert_allclose(session.run(["scores"], {"features": x})[0][0], trained.ranker.score(x[0]), atol=1e-5)
+    catalog = trained.catalog
+    assert catalog.vectors is not None and catalog.stats.popularity.sum() > 0  # its cut's vectors and statistics
+    model = ServingModel("m", catalog, OnnxScorer(tmp_path / "m" / "ranker.onnx"), featurizer("features", True),
+                         catalog.stats.moment)
+    answer = ResolutionEngine(model, None, ServingSettings()).resolve(
+        ResolveRequest(customer_id="c", utterance="add two milks please"))
+    assert answer.quantity == 2 and "milk" in (answer.product.title or "")
 
 
 def _flat(output: str) -> str:

@@ -12,10 +12,12 @@ from pathlib import Path
 import httpx
 import pytest
 
+from voicecart.schemas.times import from_epoch
 from voicecart.config import FeatureSettings
 from voicecart.data.store import write_dataset
 from voicecart.data.synthetic import SyntheticConfig, generate
-from voicecart.serving.bundle import build_bundle_from_dataset, load_serving_model
+from voicecart.export.model import bundle_from_dataset
+from voicecart.serving.bundle import load_serving_model
 from voicecart.serving.local import LocalServer
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -30,8 +32,8 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> dict:
     root = tmp_path_factory.mktemp("feast")
     tables, _ = generate(SyntheticConfig(n_customers=200, seed=11))
     write_dataset(tables, root / "data", source="synthetic")
-    bundle = build_bundle_from_dataset(root / "data", root / "bundle", epochs=1)
-    as_of = datetime.fromtimestamp(load_serving_model(bundle).now * 86_400, tz=timezone.utc)
+    bundle = bundle_from_dataset(root / "data", root / "bundle", epochs=1)
+    as_of = from_epoch(load_serving_model(bundle).now)
     settings = FeatureSettings(store_dir=root / "store")
     publish(root / "data", settings, as_of)
     customer = str(tables.customers.column("customer_id")[3])

@@ -16,7 +16,7 @@ import pytest
 
 from voicecart.data.store import write_dataset
 from voicecart.data.synthetic import SyntheticConfig, generate
-from voicecart.serving.bundle import build_bundle_from_dataset
+from voicecart.export.model import bundle_from_dataset
 from voicecart.serving.local import LocalServer
 from voicecart.serving.predictor import OnnxScorer
 
@@ -30,7 +30,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     root = tmp_path_factory.mktemp("serving")
     tables, _ = generate(SyntheticConfig(n_customers=300, seed=3))
     write_dataset(tables, root / "data", source="synthetic")
-    bundle = build_bundle_from_dataset(root / "data", root / "bundle", version="v0001", epochs=1)
+    bundle = bundle_from_dataset(root / "data", root / "bundle", version="v0001", epochs=1)
     return {"root": root, "data": root / "data", "bundle": bundle,
             "customer": Path(str(tables.customers.column("customer_id")[5]))}
 

@@ -10,12 +10,14 @@ import httpx
 import numpy as np
 import pytest
 
+from voicecart.schemas.times import from_epoch
 from voicecart.config import ServingSettings
 from voicecart.data.store import write_dataset
 from voicecart.data.synthetic import SyntheticConfig, generate
 from voicecart.registry import load_bundle
 from voicecart.schemas import ResolveRequest
-from voicecart.serving.bundle import build_bundle_from_dataset, load_serving_model
+from voicecart.export.model import bundle_from_dataset
+from voicecart.serving.bundle import load_serving_model
 from voicecart.serving.engine import ResolutionEngine
 from voicecart.serving.local import LocalServer, free_port, wait_http
 from voicecart.serving.predictor import OnnxScorer, TritonScorer
@@ -35,7 +37,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> dict:
     root = tmp_path_factory.mktemp("triton")
     tables, _ = generate(SyntheticConfig(n_customers=200, seed=5))
     write_dataset(tables, root / "data", source="synthetic")
-    bundle_dir = build_bundle_from_dataset(root / "data", root / "bundle", epochs=1)
+    bundle_dir = bundle_from_dataset(root / "data", root / "bundle", epochs=1)
     bundle = load_bundle(bundle_dir)
     repo = write_python_backend_repository(bundle.onnx, bundle.signature, root / "triton-repo", bundle.metadata.name)
     customers = [str(c) for c in tables.customers.column("customer_id").to_pylist()[:8]]
@@ -88,7 +90,7 @@ def test_server_through_triton_answers_like_the_in_process_engine_and_falls_back
     from voicecart.serving.profiles import profiles_from_dataset
 
     model = load_serving_model(world["bundle"])
-    profiles = profiles_from_dataset(world["data"], datetime.fromtimestamp(model.now * 86_400, tz=timezone.utc))
+    profiles = profiles_from_dataset(world["data"], from_epoch(model.now))
     engine = ResolutionEngine(model, profiles, ServingSettings(deadline_ms=10_000))
     expected = [engine.resolve(ResolveRequest(customer_id=c, utterance=u)) for c in world["customers"] for u in UTTERANCES]
 

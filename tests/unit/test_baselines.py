@@ -1,13 +1,13 @@
-"""Baselines score the same candidate rows: each picks what its rule says."""
+"""Baselines score the same candidate rows from the same snapshot rows: each picks what its rule says."""
 
 import numpy as np
 import pytest
 
+from tests.toy import toy_dataset, toy_snapshot
 from voicecart.evaluation import truth_ranks
-from voicecart.evaluation.resolution import Snapshot
-from voicecart.ranking import Purchases
-from voicecart.ranking.baselines import most_bought_scores, popularity_scores, random_scores, tifu_knn_scores
-from voicecart.ranking.train import category_queries
+from voicecart.evaluation.resolution import evaluation_window
+from voicecart.ranking import Catalog
+from voicecart.schemas.times import DAY_S
 
 PRODUCTS = [dict(product_id=p, category_l1="1", category_l2="11", category_l3="111") for p in ("a", "b", "c")]
 PRODUCTS += [dict(product_id=p, category_l1="2", category_l2="22", category_l3="222") for p in ("x", "y")]
@@ -21,35 +21,44 @@ TEST = [("alice", "c", 11.0, 1.0), ("dave", "b", 12.0, 1.0), ("u1", "a", 12.0, 1
 
 
 @pytest.fixture(scope="module")
-def world():
-    purchases = Purchases.from_rows(PRODUCTS, HISTORY + TEST)
-    snap = Snapshot.build(purchases, 10.0)
-    q = category_queries(purchases, snap.catalog, snap.history, snap.aggregates, 10.0, 20.0)
-    return purchases, snap, q
+def window(tmp_path_factory: pytest.TempPathFactory):
+    folder = toy_dataset(tmp_path_factory.mktemp("shop"), PRODUCTS, HISTORY + TEST)
+    snap = toy_snapshot(folder, 10.0, 20.0, frozen_at=10.0, cuts=(10.0,))
+    return snap, evaluation_window(snap, Catalog.from_table(snap.catalog), 10 * DAY_S, 20 * DAY_S, tifu=True,
+                                   log=lambda _: None)
 
 
-def answer(q, scores, snap):
-    first = [q.offsets[i] + int(np.argmax(scores[q.offsets[i]:q.offsets[i + 1]])) for i in range(len(q))]
-    return [snap.catalog.product_ids[q.product[r]] for r in first]
+def answer(window, name: str) -> list[str]:
+    snap, w = window
+    q, scores = w.queries, w.baselines[name]
+    ids = sorted(snap.catalog.column("product_id").to_pylist())
+    return [ids[q.product[q.offsets[i] + int(np.argmax(scores[q.offsets[i]:q.offsets[i + 1]]))]] for i in range(len(q))]
 
 
-def test_popularity_answers_the_most_popular(world):
-    _, snap, q = world
-    assert answer(q, popularity_scores(q, snap.catalog), snap) == ["a", "a", "a"]
+def test_popularity_answers_the_most_popular(window):
+    assert answer(window, "popularity") == ["a", "a", "a"]
 
 
-def test_most_bought_answers_the_customers_favourite_else_popular(world):
-    _, snap, q = world
-    assert answer(q, most_bought_scores(q, snap.catalog, snap.history), snap) == ["c", "a", "a"]
+def test_most_bought_answers_the_customers_favourite_else_popular(window):
+    assert answer(window, "most_bought_else_popularity") == ["c", "a", "a"]
 
 
-def test_tifu_knn_borrows_from_similar_customers(world):
-    purchases, snap, q = world
-    s = tifu_knn_scores(q, snap.catalog, purchases, 10.0, k=2)
-    assert answer(q, s, snap) == ["c", "b", "a"]  # dave's neighbours (bob, carol) buy "b"
+def test_tifu_knn_borrows_from_similar_customers(window):
+    from voicecart.ranking import SnapshotIndex
+    from voicecart.ranking.baselines import tifu_knn_scores
+    from voicecart.ranking.lists import walk
+
+    snap, w = window
+    index = SnapshotIndex(snap, Catalog.from_table(snap.catalog))
+    (view, lists), = walk(index, 10 * DAY_S, 20 * DAY_S, candidates_at=10 * DAY_S)
+    w.baselines["tifu_k2"] = tifu_knn_scores(lists, view, snap.cut_pairs, k=2)
+    assert answer(window, "tifu_k2") == ["c", "b", "a"]  # dave's neighbours (bob, carol) buy "b"
+    assert answer(window, "tifu_knn") == ["c", "a", "a"]  # with every customer as a neighbour, "a" wins
 
 
 def test_random_ranks_are_uniform():
+    from voicecart.ranking.baselines import random_scores
+
     rng = np.random.default_rng(0)
     offsets = np.arange(0, 10 * 5000 + 1, 10)
     labels = np.zeros(50_000, dtype=np.float32)

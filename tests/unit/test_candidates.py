@@ -1,8 +1,10 @@
 """Candidate retrieval: BM25 over names with plural/spelling tolerance, category match, category codes."""
 
 import numpy as np
+import pytest
 
-from voicecart.ranking import Catalog, Purchases, parse
+from tests.toy import toy_catalog, toy_dataset
+from voicecart.ranking import Catalog, parse
 
 PRODUCTS = [
     dict(product_id="p1", title="Whole Milk Gallon", brand="Dairyland", category_l1="10", category_l2="1001",
@@ -23,42 +25,48 @@ LINES = [("c1", "p1", 1.0, 3.5), ("c1", "p1", 5.0, 3.5), ("c2", "p2", 2.0, 2.0),
          ("c3", "p4", 3.0, 5.0), ("c3", "p1", 3.0, 3.5), ("c1", "p5", 6.0, 1.0)]
 
 
-def catalog(as_of: float = 10.0) -> Catalog:
-    return Catalog.build(Purchases.from_rows(PRODUCTS, LINES), as_of, n_factors=2)
+@pytest.fixture(scope="module")
+def shop(tmp_path_factory: pytest.TempPathFactory):
+    return toy_dataset(tmp_path_factory.mktemp("shop"), PRODUCTS, LINES)
+
+
+@pytest.fixture
+def catalog(shop):
+    return lambda as_of=10.0: toy_catalog(shop, as_of)
 
 
 def ids(cat: Catalog, cands) -> list[str]:
     return [cat.product_ids[i] for i in cands.product]
 
 
-def test_text_query_finds_products_by_title():
+def test_text_query_finds_products_by_title(catalog):
     cat = catalog()
     found = ids(cat, cat.candidates(parse("add two gallons of milk"), 10))
     assert found[:2] == ["p1", "p2"] or set(found[:2]) == {"p1", "p2"}
     assert "p6" not in found
 
 
-def test_plural_and_singular_meet():
+def test_plural_and_singular_meet(catalog):
     cat = catalog()
     assert "p5" in ids(cat, cat.candidates("tomato", 10))
     assert "p5" in ids(cat, cat.candidates("tomatoes", 10))
     assert "p3" in ids(cat, cat.candidates("strawberry", 10))
 
 
-def test_one_typo_is_tolerated():
+def test_one_typo_is_tolerated(catalog):
     cat = catalog()
     assert "p6" in ids(cat, cat.candidates("sourdugh bread", 10))
     assert "p4" in ids(cat, cat.candidates("bluberries", 10))
 
 
-def test_category_name_match_adds_the_category():
+def test_category_name_match_adds_the_category(catalog):
     cat = catalog()
     cands = cat.candidates("berries", 10)
     assert set(ids(cat, cands)) >= {"p3", "p4"}
     assert cands.category_match.max() == 1.0
 
 
-def test_category_code_gives_sold_members_most_popular_first():
+def test_category_code_gives_sold_members_most_popular_first(catalog):
     cat = catalog()
     cands = cat.candidates(parse("add 100101"), 10)
     assert ids(cat, cands) == ["p1", "p2"]
@@ -66,7 +74,7 @@ def test_category_code_gives_sold_members_most_popular_first():
     assert ids(cat, cat.candidates("10", 10))[0] == "p1"  # a level-1 prefix
 
 
-def test_unknown_category_and_gibberish_give_no_candidates():
+def test_unknown_category_and_gibberish_give_no_candidates(catalog):
     cat = catalog()
     assert len(cat.candidates(parse("add 999999"), 10)) == 0
     assert len(cat.candidates("zzzzqqq", 10)) == 0
@@ -74,17 +82,17 @@ def test_unknown_category_and_gibberish_give_no_candidates():
     assert len(cat.candidates(None, 10)) == 0
 
 
-def test_stats_are_as_of_the_cut():
+def test_stats_are_as_of_the_cut(catalog):
     early = catalog(as_of=2.5)
-    assert early.popularity[early.index["p1"]] == 1  # only the day-1 order is before 2.5
-    assert early.popularity[early.index["p4"]] == 0
+    assert early.stats.popularity[early.index["p1"]] == 1  # only the day-1 order is before 2.5
+    assert early.stats.popularity[early.index["p4"]] == 0
     assert "p4" not in ids(early, early.candidates(parse("add 200101"), 10))  # never sold yet
 
 
-def test_k_caps_the_list(tmp_path):
+def test_k_caps_the_list(catalog, tmp_path):
     cat = catalog()
     assert len(cat.candidates("milk", 1)) == 1
     path = cat.save(tmp_path / "catalog.pkl")
     again = Catalog.load(path)
     assert ids(again, again.candidates("milk", 5)) == ids(cat, cat.candidates("milk", 5))
-    assert np.array_equal(again.popularity, cat.popularity)
+    assert np.array_equal(again.stats.popularity, cat.stats.popularity)

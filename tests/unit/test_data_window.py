@@ -9,7 +9,7 @@ import pytest
 from voicecart.data import DataError, connect
 from voicecart.data.prepare import prepare
 from voicecart.data.synthetic import SyntheticConfig
-from voicecart.registry.update import prepare_window
+from voicecart.data.window import prepare_window
 
 
 @pytest.fixture(scope="module")

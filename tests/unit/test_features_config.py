@@ -12,7 +12,8 @@ from voicecart.cli import app
 from voicecart.config import FeatureSettings
 from voicecart.features import FeatureStoreError
 from voicecart.features.online import profile_from_row, profile_to_row, with_purchase
-from voicecart.features.store import check_window, redis_address, repo_config
+from voicecart.features.online_redis import address as redis_address
+from voicecart.features.store import check_window, repo_config
 from voicecart.schemas import CustomerProfile
 
 REPO = Path(__file__).resolve().parents[2]
@@ -33,23 +34,40 @@ def test_production_config_takes_project_dataset_and_redis_from_settings():
     from feast.infra.offline_stores.bigquery import BigQueryOfflineStoreConfig
     from feast.infra.online_stores.redis import RedisOnlineStoreConfig
 
-    settings = FeatureSettings(offline="bigquery", online="redis", bigquery_project="shop-prod",
-                               bigquery_dataset="features", redis_url="redis.feast.svc:6379",
+    settings = FeatureSettings(offline={"type": "bigquery", "project": "shop-prod", "dataset": "features"},
+                               online={"type": "redis", "url": "redis.feast.svc:6379"},
                                registry="gs://shop-feast/registry.db")
     config = repo_config(settings)
     assert isinstance(config.offline_store, BigQueryOfflineStoreConfig)
     assert (config.offline_store.project_id, config.offline_store.dataset) == ("shop-prod", "features")
     assert isinstance(config.online_store, RedisOnlineStoreConfig)
     assert config.online_store.connection_string == "redis.feast.svc:6379,socket_connect_timeout=0.25"
-    url = FeatureSettings(online="redis", redis_url="redis://10.0.0.5:7000/2")
+    url = FeatureSettings(online={"type": "redis", "url": "redis://10.0.0.5:7000/2"})
     assert repo_config(url).online_store.connection_string.startswith("10.0.0.5:7000,db=2,")
     assert config.registry.path == "gs://shop-feast/registry.db"
     assert config.provider == "gcp"
 
 
-def test_bigquery_without_project_names_the_missing_settings():
-    with pytest.raises(FeatureStoreError, match="bigquery_project"):
-        repo_config(FeatureSettings(offline="bigquery", bigquery_dataset="features"))
+def test_bigquery_without_project_names_the_missing_settings(monkeypatch):
+    from voicecart.config import ConfigError, load_settings
+
+    monkeypatch.setenv("VOICECART_FEATURES__OFFLINE__TYPE", "bigquery")
+    monkeypatch.setenv("VOICECART_FEATURES__OFFLINE__DATASET", "features")
+    with pytest.raises(ConfigError, match=r"features\.offline\.bigquery\.project: Field required"):
+        load_settings()
+
+
+def test_a_bare_backend_name_means_its_defaults(monkeypatch):
+    from voicecart.config import RedisOnline, load_settings
+
+    monkeypatch.setenv("VOICECART_FEATURES__ONLINE", "redis")
+    assert load_settings().features.online == RedisOnline()
+    monkeypatch.delenv("VOICECART_FEATURES__ONLINE")
+    monkeypatch.setenv("VOICECART_FEATURES__ONLINE__TYPE", "redis")
+    monkeypatch.setenv("VOICECART_FEATURES__ONLINE__URL", "10.0.0.9:6380")
+    assert load_settings().features.online.url == "10.0.0.9:6380"
+    with pytest.raises(ValueError, match="sqlite', 'redis'"):
+        FeatureSettings(online="memcached")
 
 
 def test_feast_rejects_a_bad_online_store_field_and_we_name_it(monkeypatch, tmp_path):
@@ -72,8 +90,8 @@ def test_feature_repo_yaml_files_pass_feast_validation(monkeypatch):
 
     local = load_repo_config(REPO / "feature_repo", REPO / "feature_repo" / "feature_store.yaml")
     assert (local.offline_store.type, local.online_store.type) == ("file", "sqlite")
-    for name, value in {"REGISTRY": "gs://b/registry.db", "BIGQUERY_PROJECT": "p", "BIGQUERY_DATASET": "d",
-                        "REDIS_URL": "10.0.0.5:6379"}.items():
+    for name, value in {"REGISTRY": "gs://b/registry.db", "OFFLINE__PROJECT": "p", "OFFLINE__DATASET": "d",
+                        "ONLINE__URL": "10.0.0.5:6379"}.items():
         monkeypatch.setenv(f"VOICECART_FEATURES__{name}", value)
     prod = load_repo_config(REPO / "feature_repo", REPO / "feature_repo" / "feature_store.production.yaml")
     assert (prod.offline_store.type, prod.online_store.type) == ("bigquery", "redis")

@@ -107,22 +107,48 @@ def test_orders_at_or_after_as_of_are_not_counted(con):
 
 def test_several_snapshots_stack_with_their_own_timestamps(con):
     table = profiles_as_of(con, [datetime(2001, 1, 4), AS_OF])
-    c1 = [r for r in table.to_pylist() if r["customer_id"] == "c1"]
+    c1 = sorted((r for r in table.to_pylist() if r["customer_id"] == "c1"), key=lambda r: r["event_timestamp"])
     assert [r["order_count"] for r in c1] == [1, 3]
     assert sorted({r["event_timestamp"].day for r in table.to_pylist()}) == [4, 15]
 
 
-def test_product_popularity_windows_price_and_category_share(con):
+def test_product_statistics_windows_decay_buyers_first_sale_and_price_level(con):
     rows = rows_by(feature_table(con, "product_features", AS_OF), "product_id")
-    assert set(rows) == {"p1", "p2", "p3", "p9"}, "every catalogue product gets a row"
-    p1, p2, p3, p9 = (rows[p] for p in ("p1", "p2", "p3", "p9"))
+    assert set(rows) == {"p1", "p2", "p3"}, "only products sold before as_of get a row (p9 is sold later)"
+    p1, p2, p3 = (rows[p] for p in ("p1", "p2", "p3"))
     assert (p1["popularity_all"], p1["popularity_7d"], p1["popularity_30d"]) == (2.0, 0.0, 2.0)
     assert (p2["popularity_all"], p2["popularity_7d"]) == (2.0, 1.0)
-    assert p1["price"] == pytest.approx(11.0)
-    assert p9["popularity_90d"] == 0.0 and p9["price"] is None
-    # p3 and p9 share subclass 200101: p3 holds all of its 30-day popularity
-    assert (p3["category_share_30d"], p9["category_share_30d"]) == (1.0, 0.0)
-    assert p1["category_share_7d"] is None, "no sales in the subclass that week: share undefined, not 0/0"
+    assert p1["popularity_decayed"] == pytest.approx(0.5 ** (14 / 30) + 0.5 ** (10 / 30))
+    assert (p1["buyers"], p3["buyers"]) == (1.0, 2.0)
+    assert p1["first_sale_ts"] == epoch(datetime(2001, 1, 1))
+    assert p1["price"] == pytest.approx(np.exp((np.log(10.0) + np.log(12.0)) / 2))
+    # price level: log price minus the mean over its subclass; p1 and p2 are alone in theirs
+    assert p1["rel_price"] == pytest.approx(0.0) and p3["rel_price"] == pytest.approx(0.0)
+
+
+def test_statistics_at_many_moments_equal_each_moment_alone(con):
+    moments = [datetime(2001, 1, 2), datetime(2001, 1, 6), AS_OF, datetime(2001, 1, 21), datetime(2001, 2, 28)]
+    together = {(r["product_id"], r["event_timestamp"]): r for r in feature_table(con, "product_features", moments).to_pylist()}
+    for m in moments:
+        for r in feature_table(con, "product_features", m).to_pylist():
+            other = together[(r["product_id"], r["event_timestamp"])]
+            assert {k: pytest.approx(v) if isinstance(v, float) else v for k, v in r.items()} == other
+
+
+def test_requests_at_their_own_moments_see_only_their_own_past(con):
+    from voicecart.features.sql import REQUESTS
+
+    con.register(REQUESTS, pa.table({"customer_id": ["c1", "c1", "c2"],
+                                     "as_of": pa.array([datetime(2001, 1, 5), datetime(2001, 1, 12),
+                                                        datetime(2001, 1, 4)], pa.timestamp("us"))}))
+    pairs = con.sql(render("customer_product")).to_arrow_table().to_pylist()
+    got = {(r["customer_id"], r["event_timestamp"].day, r["product_id"]): r["purchase_count"] for r in pairs}
+    assert got == {("c1", 5, "p1"): 1.0, ("c1", 5, "p2"): 1.0,
+                   ("c1", 12, "p1"): 2.0, ("c1", 12, "p2"): 2.0, ("c1", 12, "p3"): 1.0,
+                   ("c2", 4, "p3"): 1.0}
+    stats = {(r["customer_id"], r["event_timestamp"].day): r["order_count"]
+             for r in con.sql(render("customer_stats")).to_arrow_table().to_pylist()}
+    assert stats == {("c1", 5): 1, ("c1", 12): 3, ("c2", 4): 1}
 
 
 def test_customer_category_shares_sum_to_one_at_every_level(con):
@@ -144,7 +170,7 @@ def test_customer_product_counts_orders_and_quantity(con):
 
 @pytest.mark.parametrize("name", sorted(QUERIES))
 def test_every_query_transpiles_to_bigquery_and_parses_back(name):
-    bigquery = to_bigquery(render(name, AS_OF), dataset="my-project.shop")
+    bigquery = to_bigquery(render(name), dataset="my-project.shop")
     tree = sqlglot.parse_one(bigquery, read="bigquery")
     tables = {t.sql(dialect="bigquery") for t in tree.find_all(sqlglot.exp.Table)}
     assert any("`my-project`.shop.orders" in t for t in tables), tables
@@ -158,7 +184,7 @@ def test_transpiling_an_unportable_construct_is_an_error():
 
 def test_unknown_query_names_the_known_ones():
     with pytest.raises(KeyError, match="customer_profile"):
-        render("nope", AS_OF)
+        render("nope")
 
 
 def test_build_writes_tables_summary_and_an_empty_embedding_file(tmp_path):
@@ -167,7 +193,7 @@ def test_build_writes_tables_summary_and_an_empty_embedding_file(tmp_path):
     seen = []
     summary = build_features(data, out, progress=lambda t, n: seen.append(t))
     assert summary.as_of == [datetime(2001, 1, 21)]
-    assert summary.rows == {"customer_profile": 2, "customer_features": 2, "product_features": 4}
+    assert summary.rows == {"customer_profile": 2, "customer_features": 2, "product_features": 4}  # p9 sold by then
     assert seen == list(summary.rows)
     assert json.loads((out / "features.json").read_text())["rows"] == summary.rows
     assert pq.read_table(out / "customer_profile.parquet").num_rows == 2

@@ -7,14 +7,13 @@ import pytest
 
 from voicecart.feedback import (RULES, FeedbackLogError, derive_purchase_events, labels_from_event,
                                 labels_from_events, read_events, write_events)
-from voicecart.ranking import Purchases
 from voicecart.schemas import FeedbackEvent
 
 T0 = datetime(2026, 1, 1, tzinfo=timezone.utc)
 
 
-def ev(kind, product="p1", sub=None, ts=T0, rid="r1", eid=None):
-    return FeedbackEvent(event_id=eid or f"{rid}-{kind}-{product}", request_id=rid, customer_id="c1",
+def ev(kind, product="p1", sub=None, ts=T0, rid="r1", eid=None, customer="c1"):
+    return FeedbackEvent(event_id=eid or f"{rid}-{kind}-{product}", request_id=rid, customer_id=customer,
                          product_id=product, kind=kind, substitute_id=sub, timestamp=ts)
 
 
@@ -63,27 +62,39 @@ def test_missing_log_is_a_clear_error(tmp_path):
         read_events(tmp_path / "junk.parquet")
 
 
-def test_purchases_become_bought_events():
+def test_purchases_become_bought_events(tmp_path):
+    from tests.toy import day, toy_dataset
+    from voicecart.features.offline_duckdb import DuckDBEngine
+    from voicecart.features.snapshot import window_lines
+
     products = [dict(product_id="p1", category_l1="1", category_l2="11", category_l3="111")]
-    purchases = Purchases.from_rows(products, [("c1", "p1", 1.0, 2.0), ("c1", "p1", 5.0, 2.0), ("c2", "p1", 9.0, None)])
-    events = derive_purchase_events(purchases, 0.0, 6.0)
+    folder = toy_dataset(tmp_path / "shop", products, [("c1", "p1", 1.0, 2.0), ("c1", "p1", 5.0, 2.0),
+                                                       ("c2", "p1", 9.0, None)])
+    events = derive_purchase_events(window_lines(DuckDBEngine(folder), day(0), day(6)))
     assert [(e.customer_id, e.kind) for e in events] == [("c1", "bought"), ("c1", "bought")]
     assert len({e.event_id for e in events}) == 2
 
 
-def test_logged_events_become_training_lists():
-    from voicecart.evaluation.resolution import Snapshot
-    from voicecart.ranking.train import TrainingSet, feedback_queries, list_features
+def test_logged_events_become_training_lists(tmp_path):
+    from tests.toy import toy_dataset, toy_snapshot
+    from voicecart.ranking import Catalog, SnapshotIndex
+    from voicecart.ranking.lists import feedback_lists, list_features
+    from voicecart.ranking.train import TrainingSet
+    from voicecart.schemas.times import DAY_S
 
     products = [dict(product_id=p, category_l1="1", category_l2="11", category_l3="111") for p in ("p1", "p2", "p3")]
-    purchases = Purchases.from_rows(products, [("c1", "p1", 1.0, 2.0), ("c2", "p2", 1.0, 2.0), ("c2", "p3", 2.0, 1.0)])
-    snap = Snapshot.build(purchases, 5.0)
-    labels = labels_from_events([ev("swapped", product="p1", sub="p3", rid="r1"), ev("removed", product="p2", rid="r2"),
-                                 ev("kept", product="unknown-product", rid="r3")])
-    q = feedback_queries(labels, snap.catalog, snap.aggregates, {c: i for i, c in enumerate(purchases.customer_ids)})
-    assert len(q) == 2  # the unknown product is skipped
-    got = {(int(i), snap.catalog.product_ids[q.product[r]], float(q.label[r]))
+    lines = [("c1", "p1", 1.0, 2.0), ("c2", "p2", 1.0, 2.0), ("c2", "p3", 2.0, 1.0), ("c1", "p2", 5.0, 1.0),
+             ("c2", "p1", 5.0, 1.0)]
+    snap = toy_snapshot(toy_dataset(tmp_path / "shop", products, lines), 5.0, 6.0)
+    view = SnapshotIndex(snap, Catalog.from_table(snap.catalog)).at(5 * DAY_S)
+    labels = labels_from_events([ev("swapped", customer="c1", product="p1", sub="p3", rid="r1"),
+                                 ev("removed", customer="c2", product="p2", rid="r2"),
+                                 ev("kept", customer="c1", product="unknown-product", rid="r3"),
+                                 ev("kept", customer="stranger", product="p1", rid="r4")])
+    q, skipped = feedback_lists(view, labels, view.catalog.sold_members())
+    assert len(q) == 2 and skipped == {"unknown_product": 1, "unknown_customer": 1}
+    got = {(str(q.customer_id[i]), view.catalog.product_ids[q.product[r]], float(q.label[r]))
            for i in range(len(q)) for r in range(q.offsets[i], q.offsets[i + 1]) if q.label[r] != 0}
-    assert got == {(0, "p1", -1.0), (0, "p3", 1.0), (1, "p2", -1.0)}
-    ts = TrainingSet.from_lists(q, list_features(q, snap.catalog, snap.history, snap.aggregates))
+    assert got == {("c1", "p1", -1.0), ("c1", "p3", 1.0), ("c2", "p2", -1.0)}
+    ts = TrainingSet.from_lists(q, list_features(view, q))
     assert len(ts) == 2 and (ts.label < 0).sum() == 2

@@ -53,12 +53,16 @@ def test_training_steps_are_placed_on_gpu_nodes(compiled) -> None:
 def test_bigquery_secret_is_mounted_where_data_is_read(compiled) -> None:
     _, spec, platform = compiled
     k8s = platform["platforms"]["kubernetes"]["deploymentSpec"]["executors"]
-    for step in ("exec-prepare-data", "exec-build-features"):
+    for step in ("exec-prepare-data", "exec-build-snapshot"):
         assert k8s[step]["secretAsVolume"][0]["secretName"] == "voicecart-bigquery"
         env = {e["name"]: e["value"] for e in spec["deploymentSpec"]["executors"][step]["container"]["env"]}
         assert env["GOOGLE_APPLICATION_CREDENTIALS"] == "/var/secrets/google/credentials.json"
-        assert k8s[step]["secretAsEnv"][0]["keyToEnv"] == [{"envVar": "VOICECART_FEATURES__BIGQUERY_PROJECT",
+        assert k8s[step]["secretAsEnv"][0]["keyToEnv"] == [{"envVar": "VOICECART_FEATURES__OFFLINE__PROJECT",
                                                              "secretKey": "project"}]
+        config = k8s[step]["configMapAsEnv"][0]
+        assert config["configMapName"] == "voicecart-feature-store" and config["optional"] is True
+        assert {e["envVar"] for e in config["keyToEnv"]} == {"VOICECART_FEATURES__OFFLINE__TYPE",
+                                                             "VOICECART_FEATURES__OFFLINE__DATASET"}
 
 
 def _all_tasks(spec: dict) -> dict[str, dict]:
@@ -98,3 +102,21 @@ def test_typed_artifacts_for_lineage(compiled) -> None:
     assert outputs["comp-train-ranker"] == {"model": "system.Model", "metrics": "system.Metrics"}
     assert outputs["comp-evaluate-challenger"]["report"] == "system.Markdown"
     assert outputs["comp-pretrain-cstar"]["loss_curves"] == "system.HTML"
+    assert outputs["comp-build-snapshot"] == {"snapshot": "system.Dataset"}
+
+
+def test_every_edge_carries_data_its_consumer_reads(compiled) -> None:
+    """No `.after()`-only edges: each step reads an artifact of the step it follows."""
+    _, spec, _ = compiled
+    tasks = _all_tasks(spec)
+    reads = {name: {a["taskOutputArtifact"]["producerTask"]
+                    for a in t.get("inputs", {}).get("artifacts", {}).values() if "taskOutputArtifact" in a}
+             for name, t in tasks.items()}
+    assert reads["pretrain-cstar"] == {"prepare-data"}
+    assert reads["build-snapshot"] == {"prepare-data", "pretrain-cstar"}
+    assert reads["train-ranker"] == {"build-snapshot"}
+    assert reads["export-bundle"] == {"train-ranker", "build-snapshot"}
+    assert reads["evaluate-challenger"] == {"export-bundle", "build-snapshot"}
+    for name, t in tasks.items():
+        assert set(t.get("dependentTasks", [])) <= reads.get(name, set()) | {"evaluate-challenger", "register-model",
+                                                                             "exit-handler-1"}, name

@@ -1,11 +1,19 @@
-"""No train/serve skew: features built offline from purchases equal those built online from a profile."""
+"""No train/serve skew: features of a list built offline from the snapshot equal those built online from
+the ONE profile row the feature SQL serves for the same customer and moment."""
+
+import functools
 
 import numpy as np
 import pytest
 
-from voicecart.ranking import FEATURE_NAMES, Catalog, Candidates, History, Purchases, candidate_features
-from voicecart.ranking.features import CustomerAggregates
-from voicecart.ranking.train import category_queries, list_features
+from tests.toy import day, toy_dataset, toy_snapshot
+from voicecart.data import connect
+from voicecart.features.build import profiles_as_of
+from voicecart.ranking import FEATURE_NAMES, Candidates, Catalog, ProductVectors, SnapshotIndex, candidate_features
+from voicecart.ranking.lists import list_features, walk
+from voicecart.ranking.train import fit_cut_vectors
+from voicecart.schemas import CustomerProfile
+from voicecart.schemas.times import DAY_S
 
 rng = np.random.default_rng(7)
 PRODUCTS = [dict(product_id=f"p{i:02d}", category_l1="1", category_l2=f"1{i % 2}", category_l3=f"1{i % 2}{i % 3}")
@@ -18,45 +26,61 @@ CUT, END = 40.0, 60.0
 
 
 @pytest.fixture(scope="module")
-def world():
-    purchases = Purchases.from_rows(PRODUCTS, LINES)
-    catalog = Catalog.build(purchases, CUT, n_factors=3)
-    history = History.from_purchases(purchases, CUT)
-    return purchases, catalog, history, CustomerAggregates(history, catalog)
+def world(tmp_path_factory: pytest.TempPathFactory):
+    folder = toy_dataset(tmp_path_factory.mktemp("shop"), PRODUCTS, LINES)
+    snap = toy_snapshot(folder, CUT, END, cuts=(CUT,))
+    catalog = Catalog.from_table(snap.catalog)
+    vectors = fit_cut_vectors(snap, catalog, use_embedding=False)
+    assert list(vectors) == [CUT * DAY_S]
+    return folder, snap, SnapshotIndex(snap, catalog, vectors)
+
+
+@functools.lru_cache(maxsize=None)
+def profiles_at(folder, moment: float) -> dict[str, dict]:
+    return {r["customer_id"]: r for r in profiles_as_of(connect(folder), day(moment / DAY_S)).to_pylist()}
+
+
+def profile_at(folder, customer: str, moment: float) -> CustomerProfile | None:
+    """The online row the feature SQL materializes for this customer at this moment."""
+    row = profiles_at(folder, moment).get(customer)
+    if row is None:
+        return None
+    return CustomerProfile(**{k: v for k, v in row.items() if k in CustomerProfile.model_fields and v is not None})
 
 
 def test_offline_and_online_features_are_equal(world):
-    purchases, catalog, history, agg = world
-    queries = category_queries(purchases, catalog, history, agg, CUT, END)
-    assert len(queries) > 20
-    offline = list_features(queries, catalog, history, agg)
-    for i in range(len(queries)):
-        lo, hi = queries.offsets[i], queries.offsets[i + 1]
-        u = int(queries.customer[i])
-        profile = history.profile(u, purchases.customer_ids[u], purchases.product_ids)
-        cands = Candidates(queries.product[lo:hi], np.zeros(hi - lo, np.float32), np.ones(hi - lo, np.float32))
-        online = candidate_features(profile, cands, catalog, queries.day[i] * 86_400.0)
-        np.testing.assert_allclose(online, offline[lo:hi], rtol=1e-5, atol=1e-5,
-                                   err_msg=f"list {i}: {FEATURE_NAMES}")
+    folder, _, index = world
+    compared = 0
+    for view, lists in walk(index, CUT * DAY_S, END * DAY_S):
+        offline = list_features(view, lists)
+        for i in range(len(lists)):
+            lo, hi = lists.offsets[i], lists.offsets[i + 1]
+            profile = profile_at(folder, lists.customer_id[i], view.moment)
+            cands = Candidates(lists.product[lo:hi], np.zeros(hi - lo, np.float32), np.ones(hi - lo, np.float32))
+            online = candidate_features(profile, cands, view.catalog, view.moment)
+            np.testing.assert_allclose(online, offline[lo:hi], rtol=1e-6, atol=1e-6,
+                                       err_msg=f"list {i} at day {view.moment / DAY_S}: {FEATURE_NAMES}")
+            compared += 1
+    assert compared > 20
 
 
 def test_features_use_only_the_past(world):
-    purchases, catalog, history, _ = world
-    future = [(c, p, d, pr) for c, p, d, pr in LINES if d >= CUT]
-    assert future
-    c, p = future[0][0], future[0][1]
-    u = list(purchases.customer_ids).index(c)
-    prods, counts, last = history.customer_items(u)
-    assert (last < CUT).all()
-    past_count = sum(1 for cc, pp, d, _ in LINES if cc == c and pp == p and d < CUT)
-    got = counts[prods == catalog.index[p]]
-    assert (got.sum() if len(got) else 0) == past_count
+    _, snap, index = world
+    for view, lists in walk(index, CUT * DAY_S, END * DAY_S):
+        assert (view.history.pair_last < view.moment).all()
+        for i in range(len(lists)):
+            c = lists.customer_id[i]
+            count, _ = view.history.lookup(lists.row[i:i + 1], lists.truth[i:i + 1])
+            past = sum(1 for cc, pp, d, _ in LINES if cc == c and pp == PRODUCTS[lists.truth[i]]["product_id"]
+                       and d * DAY_S < view.moment)
+            assert count[0] == past
 
 
 def test_cold_start_profile_gives_non_personal_features(world):
-    _, catalog, _, _ = world
-    cands = catalog.candidates(catalog.category_codes[0], 10)
-    f = candidate_features(None, cands, catalog, CUT * 86_400.0)
+    _, _, index = world
+    view = index.at(index.moments[0])
+    cands = view.catalog.candidates(view.catalog.category_codes[0], 10)
+    f = candidate_features(None, cands, view.catalog, view.moment)
     assert f.shape == (len(cands), len(FEATURE_NAMES))
     assert f.dtype == np.float32
     assert (f[:, FEATURE_NAMES.index("bought")] == 0).all()
@@ -64,30 +88,30 @@ def test_cold_start_profile_gives_non_personal_features(world):
 
 
 def test_embedding_switch(world):
-    purchases, catalog, history, _ = world
-    catalog.embedding_items = rng.normal(size=(len(catalog), 4)).astype(np.float32)
-    try:
-        profile = history.profile(0, purchases.customer_ids[0], purchases.product_ids)
-        profile = profile.model_copy(update={"embedding": [0.5, -1.0, 0.25, 2.0]})
-        cands = catalog.candidates(catalog.category_codes[0], 10)
-        with_emb = candidate_features(profile, cands, catalog, CUT * 86_400.0, embedding=True)
-        without = candidate_features(profile, cands, catalog, CUT * 86_400.0, embedding=False)
-        j = FEATURE_NAMES.index("embedding_score")
-        expected = catalog.embedding_items[cands.product] @ np.asarray(profile.embedding, dtype=np.float32)
-        np.testing.assert_allclose(with_emb[:, j], expected, rtol=1e-5)
-        assert (without[:, j] == 0).all() and (without[:, FEATURE_NAMES.index("has_embedding")] == 0).all()
-        others = [k for k, n in enumerate(FEATURE_NAMES) if n not in ("embedding_score", "has_embedding")]
-        np.testing.assert_array_equal(with_emb[:, others], without[:, others])
-    finally:
-        catalog.embedding_items = None
+    folder, _, index = world
+    view = index.at(index.moments[0])
+    items = rng.normal(size=(len(view.catalog), 4)).astype(np.float32)
+    catalog = view.catalog.with_vectors(ProductVectors(view.catalog.vectors.factors, items))
+    customer = next(iter(view.row_of))
+    profile = profile_at(folder, customer, view.moment).model_copy(update={"embedding": [0.5, -1.0, 0.25, 2.0]})
+    cands = catalog.candidates(catalog.category_codes[0], 10)
+    with_emb = candidate_features(profile, cands, catalog, view.moment, embedding=True)
+    without = candidate_features(profile, cands, catalog, view.moment, embedding=False)
+    j = FEATURE_NAMES.index("embedding_score")
+    np.testing.assert_allclose(with_emb[:, j], items[cands.product] @ np.asarray(profile.embedding, np.float32),
+                               rtol=1e-5)
+    assert (without[:, j] == 0).all() and (without[:, FEATURE_NAMES.index("has_embedding")] == 0).all()
+    others = [k for k, n in enumerate(FEATURE_NAMES) if n not in ("embedding_score", "has_embedding")]
+    np.testing.assert_array_equal(with_emb[:, others], without[:, others])
 
 
 def test_profile_products_unknown_to_the_catalogue_are_ignored(world):
-    purchases, catalog, history, _ = world
-    profile = history.profile(1, purchases.customer_ids[1], purchases.product_ids)
+    folder, _, index = world
+    view = index.at(index.moments[0])
+    profile = profile_at(folder, next(iter(view.row_of)), view.moment)
     noisy = profile.model_copy(update={"product_ids": profile.product_ids + ["not-a-product"],
                                        "product_counts": profile.product_counts + [5.0],
                                        "product_last_ts": profile.product_last_ts + [0.0]})
-    cands = catalog.candidates(catalog.category_codes[1], 10)
-    np.testing.assert_array_equal(candidate_features(profile, cands, catalog, CUT * 86_400.0),
-                                  candidate_features(noisy, cands, catalog, CUT * 86_400.0))
+    cands = view.catalog.candidates(view.catalog.category_codes[1], 10)
+    np.testing.assert_array_equal(candidate_features(profile, cands, view.catalog, view.moment),
+                                  candidate_features(noisy, cands, view.catalog, view.moment))

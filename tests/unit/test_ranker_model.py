@@ -4,7 +4,8 @@ import numpy as np
 import pytest
 import torch
 
-from voicecart.ranking import Ranker, RankerConfig, TrainingSet, train_ranker
+from voicecart.ranking import Ranker, RankerConfig, TrainingSet
+from voicecart.ranking.train import fit
 from voicecart.ranking.train import list_loss, score_rows
 
 
@@ -27,7 +28,7 @@ def config(f=6, **kw):
 
 def test_learns_a_planted_preference():
     train, test = planted(seed=0), planted(seed=1)
-    model = train_ranker(train, config(), log=lambda *_: None)
+    model = fit(train, config(), log=lambda *_: None)
     scores = score_rows(model, test.features, test.offsets).reshape(-1, 8)
     hit = (scores.argmax(1) == test.label.reshape(-1, 8).argmax(1)).mean()
     assert hit > 0.8  # random is 1/8
@@ -50,7 +51,7 @@ def test_negative_labels_push_scores_down():
 
 
 def test_save_load_round_trip(tmp_path):
-    model = train_ranker(planted(n_lists=50), config(), log=lambda *_: None)
+    model = fit(planted(n_lists=50), config(), log=lambda *_: None)
     model.save(tmp_path / "m")
     again = Ranker.load(tmp_path / "m")
     x = np.random.default_rng(3).normal(size=(9, 6)).astype(np.float32)
@@ -63,7 +64,7 @@ def test_save_load_round_trip(tmp_path):
 def test_onnx_matches_torch(tmp_path, n_candidates):
     import onnxruntime as ort
 
-    model = train_ranker(planted(n_lists=50), config(), log=lambda *_: None)
+    model = fit(planted(n_lists=50), config(), log=lambda *_: None)
     path = model.export_onnx(tmp_path / "ranker.onnx")
     session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     x = np.random.default_rng(n_candidates).normal(size=(3, n_candidates, 6)).astype(np.float32) * 3

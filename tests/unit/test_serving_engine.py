@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import time
 from dataclasses import replace
-from datetime import datetime, timezone
 
+import numpy as np
 import pytest
 
 from voicecart.config import ServingSettings
@@ -13,7 +13,8 @@ from voicecart.data.store import write_dataset
 from voicecart.data.synthetic import SyntheticConfig, generate
 from voicecart.features.errors import FeatureStoreUnavailable
 from voicecart.schemas import CustomerProfile, ResolveRequest
-from voicecart.serving.bundle import build_bundle_from_dataset, load_serving_model
+from voicecart.export.model import bundle_from_dataset
+from voicecart.serving.bundle import load_serving_model, stats_from_dataset
 from voicecart.serving.engine import ResolutionEngine, ServingModel
 from voicecart.serving.feedback import FeedbackIntake, FeedbackLog
 from voicecart.serving.local import free_port
@@ -26,9 +27,9 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> dict:
     root = tmp_path_factory.mktemp("engine")
     tables, _ = generate(SyntheticConfig(n_customers=200, seed=1))
     write_dataset(tables, root / "data", source="synthetic")
-    bundle = build_bundle_from_dataset(root / "data", root / "bundle", epochs=1)
-    model = load_serving_model(bundle)
-    profiles = profiles_from_dataset(root / "data", datetime.fromtimestamp(model.now * 86_400, tz=timezone.utc))
+    bundle = bundle_from_dataset(root / "data", root / "bundle", epochs=1)
+    model = load_serving_model(bundle, stats=stats_from_dataset(root / "data"))
+    profiles = profiles_from_dataset(root / "data")
     customer = next(c for c, p in profiles._profiles.items() if len(p.product_ids) > 5)
     return {"bundle": bundle, "model": model, "profiles": profiles, "customer": customer}
 
@@ -67,21 +68,37 @@ def test_known_customer_gets_a_personalized_answer_with_alternatives(world):
     assert scores == sorted(scores, reverse=True)
 
 
-def test_personal_answers_equal_the_ranking_librarys_resolver_with_the_same_onnx_ranker(world):
-    """The engine composes the ranking library's steps; with a profile it ranks exactly like ranking.Resolver."""
-    from voicecart.ranking import Resolver
+def test_personal_answers_are_the_bundles_ranker_on_the_one_feature_code(world):
+    """The engine ranks a request's candidates by the exported ranker's scores of ``candidate_features``
+    of the profile row, at the statistics' moment: nothing else decides the order."""
+    from voicecart.ranking import candidate_features, parse
 
     model = world["model"]
     onnx = OnnxScorer(world["bundle"] / "onnx" / "model.onnx")
-    resolver = Resolver(model.catalog, scorer=lambda x: onnx.score({"features": x[None]})[0], top_k=4)
     e = engine(world)
     customers = [c for c, p in world["profiles"]._profiles.items() if p.has_history][:5]
     for customer in customers:
         for text in ("add milk", "add two loaves of bread", "add yogurt"):
             ours = ask(e, customer, text)
-            theirs = resolver.resolve(text, world["profiles"].get(customer), now=model.now * 86_400)
-            assert ours.personalized and theirs.personalized
-            assert [ours.product.id] + [x.id for x in ours.alternatives] == [r.id for r in theirs.products]
+            cands = model.catalog.candidates(parse(text), k=100)
+            x = candidate_features(world["profiles"].get(customer), cands, model.catalog, model.now)
+            order = np.argsort(-onnx.score({"features": x[None]})[0], kind="stable")[:4]
+            assert ours.personalized
+            assert [ours.product.id] + [a.id for a in ours.alternatives] == [
+                str(model.catalog.product_ids[cands.product[i]]) for i in order]
+
+
+@pytest.mark.parametrize("text", ["x" * 900, "tell me a joke", "add 999999", "add qqqqzzzz"])
+def test_bad_utterances_are_answers_without_a_product_never_errors(world, text):
+    a = ask(engine(world), world["customer"], text)
+    assert a.product is None and a.fallbacks and not a.personalized
+
+
+def test_bundle_statistics_serve_when_no_store_is_configured(world):
+    """Without a statistics source the bundle's own (the end of its data window) answer."""
+    bare = load_serving_model(world["bundle"])
+    assert bare.now == world["model"].now
+    np.testing.assert_array_equal(bare.catalog.stats.popularity, world["model"].catalog.stats.popularity)
 
 
 @pytest.mark.parametrize("profiles, reason", [

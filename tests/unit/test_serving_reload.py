@@ -12,7 +12,7 @@ from voicecart.data.store import write_dataset
 from voicecart.data.synthetic import SyntheticConfig, generate
 from voicecart.registry import Registry
 from voicecart.schemas import ResolveRequest
-from voicecart.serving.bundle import build_bundle_from_dataset
+from voicecart.export.model import bundle_from_dataset
 from voicecart.serving.errors import BundleError
 from voicecart.serving.server import Service
 
@@ -22,7 +22,7 @@ def bundle(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("reload")
     tables, _ = generate(SyntheticConfig(n_customers=100, seed=2))
     write_dataset(tables, root / "data", source="synthetic")
-    return build_bundle_from_dataset(root / "data", root / "bundle", epochs=1)
+    return bundle_from_dataset(root / "data", root / "bundle", epochs=1)
 
 
 def _service(registry_root: Path, tmp_path: Path, poll_s: float = 0.0) -> Service:

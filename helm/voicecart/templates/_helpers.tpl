@@ -75,7 +75,7 @@ $(VAR) expansion, so it is never written into any object. */}}
   value: {{ .Values.resolution.deadlineMs | quote }}
 - name: VOICECART_SERVING__LOG_UTTERANCES
   value: {{ .Values.resolution.logUtterances | quote }}
-- name: VOICECART_FEATURES__BIGQUERY_PROJECT
+- name: VOICECART_FEATURES__OFFLINE__PROJECT
   valueFrom:
     secretKeyRef:
       name: {{ .Values.featureStore.bigquery.projectSecret.name }}
@@ -86,10 +86,10 @@ $(VAR) expansion, so it is never written into any object. */}}
     secretKeyRef:
       name: {{ .name }}
       key: {{ .key }}
-- name: VOICECART_FEATURES__REDIS_URL
+- name: VOICECART_FEATURES__ONLINE__URL
   value: {{ printf "%s,password=$(VOICECART_REDIS_PASSWORD)" $.Values.featureStore.redis.address | quote }}
 {{- else }}
-- name: VOICECART_FEATURES__REDIS_URL
+- name: VOICECART_FEATURES__ONLINE__URL
   value: {{ .Values.featureStore.redis.address | quote }}
 {{- end }}
 - name: HOME

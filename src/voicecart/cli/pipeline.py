@@ -259,7 +259,7 @@ def run_local(training, arguments: dict, pipeline_root: Path, *, cache: bool = F
         have = {t for t, _, _ in artifacts}
         earlier = sorted((p for p in pipeline_root.iterdir() if p.is_dir() and p != run_dir and p.name != ".kfp_cache"),
                          key=lambda p: p.stat().st_mtime, reverse=True)
-        for task in ("prepare-data", "build-features", "pretrain-cstar", "train-ranker", "export-bundle"):
+        for task in ("prepare-data", "pretrain-cstar", "build-snapshot", "train-ranker", "export-bundle"):
             source = next((p for p in earlier if (p / task).is_dir()), None)
             if task not in have and source is not None:
                 artifacts += [(f"{task} (cached)", o, path) for t, o, path in _artifacts(source) if t == task]

@@ -3,33 +3,39 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime, timezone
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import typer
 
 
-def _day(value: str, option: str) -> float:
+def _moment(value: str, option: str) -> datetime:
+    from voicecart.schemas.times import parse_moment
+
     try:
-        d = datetime.fromisoformat(value)
-    except ValueError:
-        raise typer.BadParameter(f"{value!r} is not a date (YYYY-MM-DD)", param_hint=option) from None
-    if d.tzinfo is None:
-        d = d.replace(tzinfo=timezone.utc)
-    return d.timestamp() / 86_400.0
+        return parse_moment(value)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc), param_hint=option) from None
 
 
-def _purchases(data: Path):  # noqa: ANN202
+def _engine(data: Path):  # noqa: ANN202
     from voicecart.data import DataError
-    from voicecart.ranking import Purchases
+    from voicecart.features.offline_duckdb import DuckDBEngine
 
     if not (data / "manifest.json").exists():
         raise typer.BadParameter(f"{data} is not a prepared dataset (no manifest.json); run `voicecart data prepare`",
                                  param_hint="--data")
     try:
-        return Purchases.from_dataset(data)
+        return DuckDBEngine(data)
     except DataError as exc:
         raise typer.BadParameter(str(exc), param_hint="--data") from None
+
+
+def _data_end(engine) -> datetime:  # noqa: ANN001
+    from voicecart.schemas.times import midnight
+
+    last = engine.query("SELECT MAX(timestamp) AS t FROM orders").column("t")[0].as_py()
+    return midnight(last) + timedelta(days=1)
 
 
 def register(app: typer.Typer, evaluate: typer.Typer) -> None:
@@ -39,29 +45,34 @@ def register(app: typer.Typer, evaluate: typer.Typer) -> None:
     @ranker.command("train")
     def train(
         data: Path = typer.Option(..., "--data", help="prepared canonical dataset folder"),
-        as_of: str = typer.Option(..., "--as-of", help="train on the months before this date (YYYY-MM-DD)"),
+        as_of: str = typer.Option(..., "--as-of", help="train on the weeks before this date (YYYY-MM-DD)"),
         out: Path = typer.Option(..., "--out", help="folder for ranker.pt/json, ranker.onnx, catalog.pkl"),
-        months: int = typer.Option(2, help="training months before --as-of"),
+        days: int = typer.Option(56, min=7, help="training days before --as-of"),
         epochs: int = typer.Option(4, min=1),
         seed: int = typer.Option(0),
+        device: str = typer.Option("auto", help="auto (CUDA when present) | cpu | cuda"),
     ) -> None:
-        """Train on purchases before --as-of; write the model, its ONNX export and the catalogue as of --as-of."""
+        """Train on the snapshot of the weeks before --as-of; write the model, its ONNX export and the catalogue."""
         import torch
         from rich.console import Console
 
-        from voicecart.evaluation.resolution import Snapshot, train_on_months
-        from voicecart.ranking import RankerConfig
+        from voicecart.features.snapshot import build_snapshot, training_cuts, as_of_day, window_lines
+        from voicecart.ranking import RankerConfig, train_ranker
+        from voicecart.schemas.times import epoch_s
 
         console = Console()
         torch.set_num_threads(max(1, min(2, torch.get_num_threads())))
-        cut = _day(as_of, "--as-of")
-        purchases = _purchases(data)
-        console.print(f"read {len(purchases):,} purchases from {data}")
-        model = train_on_months(purchases, cut, months=months, config=RankerConfig(epochs=epochs, seed=seed),
-                                log=console.print)
-        model.save(out)
-        model.export_onnx(out / "ranker.onnx")
-        Snapshot.build(purchases, cut).catalog.save(out / "catalog.pkl")
+        cut = _moment(as_of, "--as-of")
+        engine = _engine(data)
+        start = cut - timedelta(days=days)
+        with console.status("building the feature snapshot"):
+            snap = build_snapshot(engine, as_of_day(window_lines(engine, start, cut)), cuts=training_cuts(cut, days),
+                                  extra_moments=[cut])
+        console.print(f"snapshot: {snap.lines.num_rows:,} lines, {snap.customers.num_rows:,} customer rows")
+        trained = train_ranker(snap, start=epoch_s(start), end=epoch_s(cut),
+                               config=RankerConfig(epochs=epochs, seed=seed, device=device), log=console.print)
+        trained.save(out)
+        trained.ranker.export_onnx(out / "ranker.onnx")
         console.print(f"wrote {out}/ranker.pt, ranker.json, ranker.onnx, catalog.pkl")
 
     @evaluate.command("resolution")
@@ -74,49 +85,41 @@ def register(app: typer.Typer, evaluate: typer.Typer) -> None:
         test_end: str | None = typer.Option(None, "--test-end", help="end of the test period (default: data end)"),
         json_out: Path | None = typer.Option(None, "--json", help="write the metrics here"),
         model: Path | None = typer.Option(None, "--model", help="a trained ranker folder (default: train one)"),
-        months: int = typer.Option(2, help="training months before --test-from"),
         epochs: int = typer.Option(4, min=1),
         boot: int = typer.Option(300, min=10, help="bootstrap resamples for the CIs"),
         tifu: bool = typer.Option(True, help="include the TIFU-KNN baseline (about a minute on Ta-Feng)"),
         plot: Path | None = typer.Option(None, "--plot", help="write a bar chart (PNG) of HR@1 with CIs"),
     ) -> None:
-        """Every baseline and the ranker on the category-query time split, with 95% bootstrap CIs."""
+        """Every baseline and the ranker on the category-query split, with 95% bootstrap CIs."""
         import torch
         from rich.console import Console
         from rich.table import Table
 
-        from voicecart.evaluation.resolution import evaluate_resolution
-        from voicecart.ranking import Ranker, RankerConfig
+        from voicecart.evaluation.resolution import PROTOCOLS, evaluate_protocol, evaluate_resolution, protocol_snapshot
+        from voicecart.ranking import RankerConfig, TrainedRanker
 
         console = Console()
         torch.set_num_threads(max(1, min(2, torch.get_num_threads())))
-        if split not in ("time", "online", "last-order"):
-            raise typer.BadParameter(f"{split!r} is not one of time, online, last-order", param_hint="--split")
+        if split not in PROTOCOLS:
+            raise typer.BadParameter(f"{split!r} is not one of {', '.join(PROTOCOLS)}", param_hint="--split")
         if split in ("time", "online") and not test_from:
-            raise typer.BadParameter("the time split needs --test-from YYYY-MM-DD", param_hint="--test-from")
-        start = _day(test_from, "--test-from") if test_from else 0.0
-        end = _day(test_end, "--test-end") if test_end else None
-        purchases = _purchases(data)
-        ranker_model = None
+            raise typer.BadParameter(f"the {split} split needs --test-from YYYY-MM-DD", param_hint="--test-from")
+        engine = _engine(data)
+        start = _moment(test_from, "--test-from") if test_from else None
+        end = _moment(test_end, "--test-end") if test_end else _data_end(engine)
+        config = RankerConfig(epochs=epochs)
         if model is not None:
+            if split == "last-order":
+                raise typer.BadParameter("--model is for the time and online splits", param_hint="--model")
             try:
-                ranker_model = Ranker.load(model)
+                trained = TrainedRanker.load(model)
             except (FileNotFoundError, OSError, ValueError) as exc:
                 raise typer.BadParameter(f"cannot load a ranker from {model}: {exc}", param_hint="--model") from None
-        if split == "online":
-            from voicecart.evaluation.online import evaluate_resolution_online
-
-            report = evaluate_resolution_online(purchases, start, end, ranker=ranker_model,
-                                                config=RankerConfig(epochs=epochs, drop_features=[]), n_boot=boot,
-                                                log=console.print)
-        elif split == "time":
-            report = evaluate_resolution(purchases, start, end, ranker=ranker_model, months=months,
-                                         config=RankerConfig(epochs=epochs), n_boot=boot, tifu=tifu, log=console.print)
+            report = evaluate_resolution(protocol_snapshot(engine, split, start, end), start, end, model=trained,
+                                         tifu=tifu, n_boot=boot, protocol=split, log=console.print)
         else:
-            from voicecart.evaluation.resolution import evaluate_last_order
-
-            report = evaluate_last_order(purchases, ranker=ranker_model, config=RankerConfig(epochs=epochs),
-                                         n_boot=boot, tifu=tifu, log=console.print)
+            report = evaluate_protocol(engine, split, start, end, config=config, tifu=tifu, n_boot=boot,
+                                       log=console.print)
         where = {"time": f"test from {test_from}", "online": f"test from {test_from}, features as of each day"}.get(
             split, "last order of each customer")
         table = Table(title=f"resolution on {data.name}, {where} ({report.info['queries']:,} queries)")

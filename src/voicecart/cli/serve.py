@@ -25,8 +25,6 @@ def serve_cmd(
     config: Path | None = typer.Option(None, help="voicecart YAML settings file."),
 ) -> None:
     """Start the local server: V1 resolve, V2 ranker, feedback, /metrics. Ready once the model is loaded."""
-    from datetime import datetime, timezone
-
     from voicecart.config import ConfigError, load_settings
     from voicecart.serving.errors import BundleError
 
@@ -40,21 +38,22 @@ def serve_cmd(
         console.print(f"[red]{exc}[/red]")
         raise typer.Exit(2) from None
 
-    from voicecart.serving.bundle import load_serving_model
+    from voicecart.serving.bundle import stats_from_dataset, stats_from_feast
     from voicecart.serving.profiles import FeastProfiles, profiles_from_dataset
     from voicecart.serving.server import serve
 
-    profiles = None
+    profiles = stats = None
     try:
         if profiles_from is not None:
             with console.status(f"building profiles from {profiles_from}"):
-                as_of = datetime.fromtimestamp(load_serving_model(model_dir).now * 86_400, tz=timezone.utc)
-                profiles = profiles_from_dataset(profiles_from, as_of)
+                profiles = profiles_from_dataset(profiles_from)
+            stats = stats_from_dataset(profiles_from)
         elif not no_profiles:
             profiles = FeastProfiles(settings.features)
+            stats = stats_from_feast(settings.features)
         console.print(f"serving {model_dir} on http://127.0.0.1:{settings.serving.port} "
                       f"(predictor: {settings.serving.triton_url or 'in-process ONNX Runtime'})")
-        serve(model_dir, settings, profiles)
+        serve(model_dir, settings, profiles, stats=stats)
     except BundleError as exc:
         console.print(f"[red]model-dir: {exc}[/red]")
         raise typer.Exit(2) from None

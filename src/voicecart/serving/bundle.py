@@ -1,47 +1,82 @@
-"""From a model bundle (``voicecart.registry.load_bundle``) to a :class:`ServingModel`.
+"""From a model bundle (``voicecart.registry.load_bundle``) and the feature store to a :class:`ServingModel`.
 
-A servable bundle is the registry's layout plus the catalogue snapshot the ranker was trained
-against, ``model/catalog.pkl`` (``Catalog.save``), written next to the ranker weights by the
-bundle's ``save_weights``. :func:`build_bundle_from_dataset` makes one from a prepared dataset with
-the ranking and export libraries' own functions (tests, benchmark and the demo use it).
+A servable bundle is the registry's layout plus the catalogue the ranker was trained with,
+``model/catalog.pkl`` (``TrainedRanker.save``: products, text index, product vectors, and the product
+statistics of the end of its data window as a fallback). The statistics served come from a
+:data:`StatsSource` — the Feast ``product_features`` view (what the snapshot materialized) or the
+same SQL over a prepared dataset — read at load and on every reload. Serving never trains.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from datetime import datetime
 from pathlib import Path
 
 import numpy as np
+import pyarrow as pa
 
-from voicecart.ranking.catalog import Candidates, Catalog
+from voicecart.ranking.catalog import Candidates, Catalog, ProductStats
 from voicecart.schemas import CustomerProfile
+from voicecart.schemas.times import epoch_array
 from voicecart.serving.engine import ServingModel
 from voicecart.serving.errors import BundleError
 from voicecart.serving.predictor import FallbackScorer, OnnxScorer, Scorer, TritonScorer
 
 CATALOG_FILES = ("model/catalog.pkl", "catalog.pkl")
-DAY_S = 86_400.0
+
+StatsSource = Callable[[], pa.Table]
+"""Returns ``product_stats`` rows of one moment (product_id, event_timestamp, popularity_all, ...)."""
 
 
 def catalog_path(root: Path) -> Path:
     for rel in CATALOG_FILES:
         if (root / rel).is_file():
             return root / rel
-    raise BundleError(f"{root} has no catalogue snapshot (looked for {', '.join(CATALOG_FILES)})")
+    raise BundleError(f"{root} has no catalogue (looked for {', '.join(CATALOG_FILES)})")
+
+
+def stats_from_dataset(data_dir: str | Path, as_of: datetime | None = None) -> StatsSource:
+    """Product statistics computed by the feature SQL over a prepared dataset (default: after its last order)."""
+    def read() -> pa.Table:
+        from voicecart.features.build import materialized
+
+        return materialized(data_dir, as_of)[1]
+
+    return read
+
+
+def stats_from_feast(settings) -> StatsSource:  # noqa: ANN001 - config.FeatureSettings
+    """Product statistics from the Feast online store's ``product_features`` view (all products)."""
+    def read() -> pa.Table:
+        from voicecart.features.online import read_product_stats
+
+        return read_product_stats(settings)
+
+    return read
+
+
+def catalog_with_stats(catalog: Catalog, rows: pa.Table | None) -> Catalog:
+    """The catalogue with the statistics of ``rows`` (one moment); the bundle's own when none are given."""
+    if rows is None or rows.num_rows == 0:
+        return catalog
+    moment = float(epoch_array(rows.column("event_timestamp")).max())
+    return catalog.at(ProductStats.from_rows(rows, catalog.index, len(catalog), moment))
 
 
 def featurizer(input_name: str, batched: bool):  # noqa: ANN201 - returns engine.Featurizer
     """The ranker's input tensors from one request's candidates (ONE feature code: ranking.features)."""
     from voicecart.ranking.features import candidate_features
 
-    def featurize(profile: CustomerProfile, cands: Candidates, catalog: Catalog, now_day: float) -> dict[str, np.ndarray]:
-        x = candidate_features(profile, cands, catalog, now_day * DAY_S)  # [n, F]
+    def featurize(profile: CustomerProfile, cands: Candidates, catalog: Catalog, now: float) -> dict[str, np.ndarray]:
+        x = candidate_features(profile, cands, catalog, now)  # [n, F]
         return {input_name: x[None] if batched else x}  # [1, n, F]
 
     return featurize
 
 
-def load_serving_model(model_dir: str | Path, *, triton_url: str | None = None, triton_model: str | None = None,
-                       triton_timeout_s: float = 0.05) -> ServingModel:
+def load_serving_model(model_dir: str | Path, *, stats: StatsSource | None = None, triton_url: str | None = None,
+                       triton_model: str | None = None, triton_timeout_s: float = 0.05) -> ServingModel:
     """Open and verify a bundle (or a registry's champion) and load everything the request path needs."""
     from voicecart.registry import BundleError as RegistryBundleError
     from voicecart.registry import load_bundle
@@ -61,7 +96,14 @@ def load_serving_model(model_dir: str | Path, *, triton_url: str | None = None, 
     except BundleError:
         raise
     except Exception as exc:
-        raise BundleError(f"{bundle.root}: catalogue snapshot unreadable ({type(exc).__name__}: {exc})") from None
+        raise BundleError(f"{bundle.root}: catalogue unreadable ({type(exc).__name__}: {exc})") from None
+    try:
+        catalog = catalog_with_stats(catalog, stats() if stats is not None else None)
+    except Exception as exc:  # noqa: BLE001 - a store that is down at load: serve the bundle's own statistics
+        import logging
+
+        logging.getLogger("voicecart.serving").warning("product statistics unavailable (%s: %s); serving the "
+                                                       "bundle's own", type(exc).__name__, exc)
     local = OnnxScorer(bundle.onnx)
     scorer: Scorer = local
     if triton_url:
@@ -69,50 +111,5 @@ def load_serving_model(model_dir: str | Path, *, triton_url: str | None = None, 
                               output_name=signature.output_names[0])
         scorer = FallbackScorer(remote, local)
     return ServingModel(version=bundle.version, catalog=catalog, scorer=scorer,
-                        featurize=featurizer(spec.name, batched=len(spec.shape) == 3), now=float(catalog.as_of))
+                        featurize=featurizer(spec.name, batched=len(spec.shape) == 3), now=catalog.stats.moment)
 
-
-def build_bundle_from_dataset(data_dir: str | Path, out: str | Path, *, version: str = "v0001",
-                              holdout_days: float = 14.0, epochs: int = 2, seed: int = 0,
-                              name: str = "voicecart") -> Path:
-    """Train a ranker on a prepared dataset and write a servable bundle (weights, ONNX, Triton, catalogue).
-
-    The catalogue is as of ``holdout_days`` before the last purchase; the ranker learns from the
-    category lists of the purchases after it (the ranking library's own training path).
-    """
-    from datetime import datetime, timezone
-
-    import torch
-
-    from voicecart.export import build_bundle
-    from voicecart.ranking.features import FEATURE_NAMES, CustomerAggregates
-    from voicecart.ranking.history import History, Purchases
-    from voicecart.ranking.model import RankerConfig
-    from voicecart.ranking.train import TrainingSet, category_queries, list_features, train_ranker
-    from voicecart.registry import feature_schema_hash
-    from voicecart.schemas import DataWindow, ModelMetadata
-
-    torch.manual_seed(seed)
-    purchases = Purchases.from_dataset(data_dir)
-    end = float(purchases.day.max()) + 1e-6
-    as_of = end - holdout_days
-    catalog = Catalog.build(purchases, as_of, seed=seed)
-    history = History.from_purchases(purchases, as_of)
-    aggregates = CustomerAggregates(history, catalog)
-    queries = category_queries(purchases, catalog, history, aggregates, as_of, end)
-    features = list_features(queries, catalog, history, aggregates)
-    ranker = train_ranker(TrainingSet.from_lists(queries, features),
-                          RankerConfig(n_features=features.shape[1], epochs=epochs, seed=seed), log=lambda _: None)
-
-    def save_weights(directory: Path) -> None:
-        ranker.save(directory)
-        catalog.save(directory / "catalog.pkl")
-
-    example = {"features": features[: min(len(features), 16)][None].astype(np.float32)}
-    day = lambda d: datetime.fromtimestamp(d * DAY_S, tz=timezone.utc)  # noqa: E731
-    metadata = ModelMetadata(
-        name=name, version=version, created_at=datetime.now(timezone.utc),
-        data_window=DataWindow(start=day(float(purchases.day.min())), end=day(as_of)),
-        feature_names=list(FEATURE_NAMES), feature_schema_hash=feature_schema_hash(list(FEATURE_NAMES)),
-        extra={"source": str(data_dir), "epochs": epochs})
-    return build_bundle(ranker, example, Path(out), metadata, save_weights=save_weights, mar=False)

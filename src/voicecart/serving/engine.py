@@ -54,7 +54,7 @@ class ServingModel:
     scorer: Scorer
     featurize: Featurizer
     now: float
-    """The engine's "now" for recency features, in the catalogue's unit (days since epoch)."""
+    """The moment features are computed at (epoch s): that of the product statistics served, as in training."""
 
 
 @dataclass
@@ -79,9 +79,8 @@ def candidates_step(model: ServingModel, parsed: ParsedUtterance, k: int) -> Can
 
 
 def popularity_step(model: ServingModel, cands: Candidates) -> Ranked:
-    """The non-personal answer, ordered as ``ranking.Resolver`` orders it without a ranker:
-    text match first, then how often the product sold."""
-    score = model.catalog.popularity[cands.product].astype(np.float64) + cands.text_score * 1e9
+    """The non-personal answer: text match first, then how often the product sold."""
+    score = model.catalog.stats.popularity[cands.product].astype(np.float64) + cands.text_score * 1e9
     order = np.argsort(-score, kind="stable")
     return Ranked(cands.product[order], score[order].astype(np.float32), personalized=False)
 
@@ -263,7 +262,7 @@ class ResolutionEngine:
         return Turn(customer_id=customer_id, request_id=request_id,
                     product_ids=[str(model.catalog.product_ids[i]) for i in idx],
                     titles=[model.catalog.titles[i] for i in idx], scores=[float(s) for s in ranked.score],
-                    rel_price=[float(model.catalog.rel_price[i]) for i in idx], position=0,
+                    rel_price=[float(model.catalog.stats.rel_price[i]) for i in idx], position=0,
                     quantity=parsed.quantity, unit=parsed.unit, intent=parsed.intent,
                     personalized=ranked.personalized)
 

@@ -105,15 +105,13 @@ def feedback_push(profiles: Any):  # noqa: ANN201 - returns feedback.FeedbackPus
     return push
 
 
-def profiles_from_dataset(data_dir: str | Path, as_of: datetime) -> StaticProfiles:
-    """Every customer's profile row as of ``as_of``, computed by the feature SQL (no store needed)."""
-    from voicecart.data import connect
-    from voicecart.features.build import profiles_as_of
+def profiles_from_dataset(data_dir: str | Path, as_of: datetime | None = None) -> StaticProfiles:
+    """Every customer's profile row as of ``as_of`` (default: after the last order), computed by the feature
+    SQL (no store needed)."""
+    from voicecart.features.build import materialized
 
-    table = profiles_as_of(connect(Path(data_dir)), as_of)
-    rows = table.to_pylist()
     profiles = []
-    for row in rows:
+    for row in materialized(data_dir, as_of)[0].to_pylist():
         ts = row.pop("event_timestamp", None)
         known = {k: v for k, v in row.items() if k in CustomerProfile.model_fields and v is not None}
         profiles.append(CustomerProfile(**known, as_of=ts))

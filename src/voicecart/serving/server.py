@@ -235,9 +235,10 @@ def _configure_logs() -> None:
 class Service:
     """Everything one server process holds: engine, feedback intake, reload."""
 
-    def __init__(self, model_dir: str | Path, settings: Settings, profiles: Any = None) -> None:
+    def __init__(self, model_dir: str | Path, settings: Settings, profiles: Any = None, stats: Any = None) -> None:
         self.model_dir = str(model_dir)
         self.settings = settings
+        self.stats = stats  # serving.bundle.StatsSource: product statistics, read at load and on each reload
         s = settings.serving
         self.profiles = profiles
         self.feedback_log = FeedbackLog(s.feedback_db)
@@ -257,8 +258,8 @@ class Service:
 
     def _load(self):  # noqa: ANN202
         s = self.settings.serving
-        return load_serving_model(self.model_dir, triton_url=s.triton_url, triton_model=s.triton_model,
-                                  triton_timeout_s=s.deadline_ms / 1000)
+        return load_serving_model(self.model_dir, stats=self.stats, triton_url=s.triton_url,
+                                  triton_model=s.triton_model, triton_timeout_s=s.deadline_ms / 1000)
 
     def reload(self) -> str:
         """Load the bundle now at model_dir (e.g. a registry's new champion) and swap it in."""
@@ -283,7 +284,8 @@ class Service:
         threading.Thread(target=loop, name="champion-watch", daemon=True).start()
 
 
-def serve(model_dir: str | Path, settings: Settings, profiles: Any = None, service: Service | None = None) -> None:
+def serve(model_dir: str | Path, settings: Settings, profiles: Any = None, service: Service | None = None,
+          stats: Any = None) -> None:
     """Start the KServe ModelServer on settings.serving.port: ready once model and catalogue are loaded.
 
     ``service`` lets a caller assemble the engine itself (the benchmark's naive path does).
@@ -292,7 +294,7 @@ def serve(model_dir: str | Path, settings: Settings, profiles: Any = None, servi
     from kserve import model_server as kserve_server
 
     s = settings.serving
-    service = service or Service(model_dir, settings, profiles)  # loads before the port opens: ready == loaded
+    service = service or Service(model_dir, settings, profiles, stats)  # loads before the port opens: ready == loaded
     service.intake.start()  # replays events a previous process left unpushed
     if s.reload_poll_s > 0:
         service.watch(s.reload_poll_s)
