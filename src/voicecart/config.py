@@ -101,11 +101,32 @@ class RegistrySettings(BaseModel):
     promotion_margin: float = Field(default=0.0, ge=0.0)
 
 
+class OnnxPredictor(BaseModel):
+    """The ranker in process, ONNX Runtime (the local default)."""
+
+    type: Literal["onnx"] = "onnx"
+    threads: int = Field(default=1, ge=1, le=64)
+
+
+class TritonPredictor(BaseModel):
+    """The ranker on a remote V2 predictor (Triton on GPU nodes), with the in-process one as fallback."""
+
+    type: Literal["triton"] = "triton"
+    url: str = Field(min_length=1)
+    """``host:port`` of its HTTP endpoint."""
+    model: str | None = None
+    """Model name in the Triton repository (default: the bundle's metadata name)."""
+    timeout_ms: float = Field(default=50.0, gt=0)
+
+
+PredictorBackend = Annotated[OnnxPredictor | TritonPredictor, Field(discriminator="type"), BeforeValidator(_by_type)]
+
+
 class ServingSettings(BaseModel):
     host: str = "127.0.0.1"
     port: int = Field(default=8080, ge=1, le=65535)
     deadline_ms: float = Field(default=50.0, gt=0)
-    triton_url: str | None = None
+    predictor: PredictorBackend = OnnxPredictor()
     model_name: str = "voicecart"
     conversation_ttl_s: float = Field(default=300.0, gt=0)
     log_utterances: bool = False
@@ -116,8 +137,6 @@ class ServingSettings(BaseModel):
     """The durable feedback log (SQLite WAL); events are appended here before the 2xx."""
     feedback_push_interval_s: float = Field(default=0.05, ge=0.0)
     """How long pushes to the online store are batched after an event arrives."""
-    triton_model: str | None = None
-    """Model name in the Triton repository (default: the bundle's metadata name)."""
     reload_poll_s: float = Field(default=0.0, ge=0.0)
     """Poll the model dir (a registry's champion pointer) every N seconds and hot-reload; 0 = off."""
 

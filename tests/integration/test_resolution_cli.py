@@ -45,7 +45,7 @@ def test_ranker_train_writes_a_servable_bundle(synthetic, tmp_path):
     from voicecart.schemas import ResolveRequest
     from voicecart.serving.bundle import featurizer
     from voicecart.serving.engine import ResolutionEngine, ServingModel
-    from voicecart.serving.predictor import OnnxScorer
+    from voicecart.serving.predictor_onnx import OnnxScorer
 
     res = runner.invoke(app, ["ranker", "train", "--data", str(synthetic), "--as-of", "2020-04-01",
                               "--out", str(tmp_path / "m"), "--epochs", "1"])

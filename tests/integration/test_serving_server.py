@@ -18,7 +18,7 @@ from voicecart.data.store import write_dataset
 from voicecart.data.synthetic import SyntheticConfig, generate
 from voicecart.export.model import bundle_from_dataset
 from voicecart.serving.local import LocalServer
-from voicecart.serving.predictor import OnnxScorer
+from voicecart.serving.predictor_onnx import OnnxScorer
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 

@@ -20,7 +20,8 @@ from voicecart.export.model import bundle_from_dataset
 from voicecart.serving.bundle import load_serving_model
 from voicecart.serving.engine import ResolutionEngine
 from voicecart.serving.local import LocalServer, free_port, wait_http
-from voicecart.serving.predictor import OnnxScorer, TritonScorer
+from voicecart.serving.predictor_onnx import OnnxScorer
+from voicecart.serving.predictor_triton import TritonScorer
 from voicecart.serving.triton_repo import write_python_backend_repository
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]

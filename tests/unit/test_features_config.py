@@ -165,3 +165,28 @@ def test_feature_repo_exposes_the_same_objects_to_the_feast_cli(monkeypatch, tmp
     assert names["product_features"].batch_source.path == str(tmp_path.resolve() / "offline" / "product_features.parquet")
     embedding = names["customer_embedding"].features[0]
     assert (embedding.name, str(embedding.dtype)) == ("embedding", "Array(Float32)")
+
+
+def test_the_predictor_is_a_typed_backend(monkeypatch):
+    from voicecart.config import OnnxPredictor, TritonPredictor, load_settings
+
+    assert load_settings().serving.predictor == OnnxPredictor()
+    monkeypatch.setenv("VOICECART_SERVING__PREDICTOR__TYPE", "triton")
+    monkeypatch.setenv("VOICECART_SERVING__PREDICTOR__URL", "vc-predictor.shop:80")
+    predictor = load_settings().serving.predictor
+    assert isinstance(predictor, TritonPredictor) and predictor.url == "vc-predictor.shop:80"
+    monkeypatch.delenv("VOICECART_SERVING__PREDICTOR__URL")
+    with pytest.raises(Exception, match="serving.predictor.triton.url"):
+        load_settings()
+
+
+def test_model_stores_are_chosen_by_their_location(tmp_path):
+    from voicecart.registry import Registry
+    from voicecart.registry.stores import LocalModelStore, ObjectModelStore, config_of
+
+    assert config_of(tmp_path) == LocalModelStore(path=tmp_path)
+    assert config_of(f"file://{tmp_path}") == LocalModelStore(path=tmp_path)
+    assert config_of("gs://bucket/models") == ObjectModelStore(uri="gs://bucket/models")
+    local, memory = Registry(tmp_path / "reg"), Registry("memory://vc-test/reg")
+    assert local.version_uri("v0001") == str((tmp_path / "reg").resolve() / "voicecart" / "versions" / "v0001")
+    assert memory.version_uri("v0001") == "memory://vc-test/reg/voicecart/versions/v0001"

@@ -18,7 +18,8 @@ from voicecart.serving.bundle import load_serving_model, stats_from_dataset
 from voicecart.serving.engine import ResolutionEngine, ServingModel
 from voicecart.serving.feedback import FeedbackIntake, FeedbackLog
 from voicecart.serving.local import free_port
-from voicecart.serving.predictor import FallbackScorer, OnnxScorer, TritonScorer
+from voicecart.serving.predictor_onnx import OnnxScorer
+from voicecart.serving.predictor_triton import FallbackScorer, TritonScorer
 from voicecart.serving.profiles import StaticProfiles, profiles_from_dataset
 
 

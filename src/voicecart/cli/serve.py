@@ -28,12 +28,14 @@ def serve_cmd(
     from voicecart.config import ConfigError, load_settings
     from voicecart.serving.errors import BundleError
 
-    overrides = {k: v for k, v in {"port": port, "triton_url": triton_url, "triton_model": triton_model,
+    predictor = {"type": "triton", "url": triton_url, "model": triton_model} if triton_url else None
+    overrides = {k: v for k, v in {"port": port, "predictor": predictor,
                                    "feedback_db": feedback_db, "deadline_ms": deadline_ms,
                                    "reload_poll_s": reload_poll_s}.items() if v is not None}
     try:
         settings = load_settings(config)
-        settings = settings.model_copy(update={"serving": settings.serving.model_copy(update=overrides)})
+        serving = settings.serving.model_validate({**settings.serving.model_dump(), **overrides})
+        settings = settings.model_copy(update={"serving": serving})
     except ConfigError as exc:
         console.print(f"[red]{exc}[/red]")
         raise typer.Exit(2) from None
@@ -52,11 +54,15 @@ def serve_cmd(
             profiles = FeastProfiles(settings.features)
             stats = stats_from_feast(settings.features)
         console.print(f"serving {model_dir} on http://127.0.0.1:{settings.serving.port} "
-                      f"(predictor: {settings.serving.triton_url or 'in-process ONNX Runtime'})")
+                      f"(predictor: {_describe(settings.serving.predictor)})")
         serve(model_dir, settings, profiles, stats=stats)
     except BundleError as exc:
         console.print(f"[red]model-dir: {exc}[/red]")
         raise typer.Exit(2) from None
+
+
+def _describe(predictor) -> str:  # noqa: ANN001
+    return f"Triton at {predictor.url}" if predictor.type == "triton" else "in-process ONNX Runtime"
 
 
 def register(app: typer.Typer, evaluate: typer.Typer) -> None:

@@ -194,13 +194,18 @@ class CustomerAggregates:
 
 
 def _rank_in_lists(values: np.ndarray, offsets: np.ndarray) -> np.ndarray:
-    """Rank of each row by ``values`` within its list (0 = largest; ties share the better rank)."""
-    rank = np.zeros(len(values))
-    for lo, hi in zip(offsets[:-1], offsets[1:]):
-        if hi - lo > 1:
-            seg = values[lo:hi]
-            rank[lo:hi] = (seg[None, :] > seg[:, None]).sum(1) if hi - lo <= 64 else \
-                np.searchsorted(np.sort(-seg), -seg, side="left")
+    """Rank of each row by ``values`` within its list (0 = largest; ties share the better rank, i.e. the
+    rank is the number of rows of the list with a strictly larger value)."""
+    n = len(values)
+    if n == 0:
+        return np.zeros(0)
+    row_list = np.repeat(np.arange(len(offsets) - 1), np.diff(offsets))
+    order = np.lexsort((-values, row_list))
+    vals, lists = values[order], row_list[order]
+    new_group = np.r_[True, (lists[1:] != lists[:-1]) | (vals[1:] != vals[:-1])]
+    group_start = np.maximum.accumulate(np.where(new_group, np.arange(n), 0))
+    rank = np.empty(n)
+    rank[order] = group_start - offsets[lists]
     return rank
 
 

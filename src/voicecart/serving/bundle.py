@@ -21,7 +21,8 @@ from voicecart.schemas import CustomerProfile
 from voicecart.schemas.times import epoch_array
 from voicecart.serving.engine import ServingModel
 from voicecart.serving.errors import BundleError
-from voicecart.serving.predictor import FallbackScorer, OnnxScorer, Scorer, TritonScorer
+from voicecart.config import OnnxPredictor, TritonPredictor
+from voicecart.serving.predictor import open_predictor
 
 CATALOG_FILES = ("model/catalog.pkl", "catalog.pkl")
 
@@ -75,8 +76,8 @@ def featurizer(input_name: str, batched: bool):  # noqa: ANN201 - returns engine
     return featurize
 
 
-def load_serving_model(model_dir: str | Path, *, stats: StatsSource | None = None, triton_url: str | None = None,
-                       triton_model: str | None = None, triton_timeout_s: float = 0.05) -> ServingModel:
+def load_serving_model(model_dir: str | Path, *, stats: StatsSource | None = None,
+                       predictor: OnnxPredictor | TritonPredictor | None = None) -> ServingModel:
     """Open and verify a bundle (or a registry's champion) and load everything the request path needs."""
     from voicecart.registry import BundleError as RegistryBundleError
     from voicecart.registry import load_bundle
@@ -104,12 +105,7 @@ def load_serving_model(model_dir: str | Path, *, stats: StatsSource | None = Non
 
         logging.getLogger("voicecart.serving").warning("product statistics unavailable (%s: %s); serving the "
                                                        "bundle's own", type(exc).__name__, exc)
-    local = OnnxScorer(bundle.onnx)
-    scorer: Scorer = local
-    if triton_url:
-        remote = TritonScorer(triton_url, triton_model or bundle.metadata.name, timeout_s=triton_timeout_s,
-                              output_name=signature.output_names[0])
-        scorer = FallbackScorer(remote, local)
+    scorer = open_predictor(predictor or OnnxPredictor(), bundle)
     return ServingModel(version=bundle.version, catalog=catalog, scorer=scorer,
                         featurize=featurizer(spec.name, batched=len(spec.shape) == 3), now=catalog.stats.moment)
 

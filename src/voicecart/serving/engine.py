@@ -29,7 +29,7 @@ from voicecart.schemas import (CustomerProfile, FeedbackEvent, Intent, ParsedUtt
                                ResolveRequest, ResolveResponse)
 from voicecart.serving import metrics
 from voicecart.serving.conversation import ConversationStore, FollowUp, FollowUpKind, Turn, follow_up
-from voicecart.serving.predictor import FallbackScorer, Scorer
+from voicecart.serving.predictor import Scorer
 
 log = logging.getLogger("voicecart.serving.requests")
 
@@ -91,8 +91,9 @@ def features_step(model: ServingModel, profile: CustomerProfile, cands: Candidat
 
 def rank_step(model: ServingModel, cands: Candidates, feeds: dict[str, np.ndarray],
               personalized: bool = True) -> tuple[Ranked, str | None]:
-    if isinstance(model.scorer, FallbackScorer):
-        scores, fallback = model.scorer.score_with_source(feeds)
+    with_source = getattr(model.scorer, "score_with_source", None)  # a remote predictor that can fall back
+    if with_source is not None:
+        scores, fallback = with_source(feeds)
     else:
         scores, fallback = model.scorer.score(feeds), None
     scores = np.asarray(scores, np.float32).reshape(-1)[: len(cands)]

@@ -1,25 +1,16 @@
 """The ranker as a predictor: named input tensors (the bundle's signature) -> scores.
 
-One small interface, one class per backend (STYLE.md): in-process ONNX Runtime (the local
-default) and a remote Triton called over the Open Inference Protocol (V2) HTTP with
-``tritonclient.http`` (never tritonclient.grpc here: it clashes with kserve's protobufs,
-kserve issue 3099). :class:`FallbackScorer` answers with the in-process session when Triton fails.
+One small interface, one module per backend (STYLE.md), chosen by the typed ``serving.predictor``
+config: ``onnx`` (:mod:`.predictor_onnx`, in process, the local default) or ``triton``
+(:mod:`.predictor_triton`, a remote V2 predictor with the in-process one as its fallback).
 """
 
 from __future__ import annotations
 
-import logging
-from pathlib import Path
+import importlib
 from typing import Protocol
 
 import numpy as np
-
-from voicecart.serving.errors import BundleError, PredictorUnavailable
-
-log = logging.getLogger("voicecart.serving.predictor")
-
-_V2_TYPES = {"float32": "FP32", "float64": "FP64", "float16": "FP16", "int64": "INT64", "int32": "INT32",
-             "int8": "INT8", "uint8": "UINT8", "bool": "BOOL"}
 
 
 class Scorer(Protocol):
@@ -30,96 +21,6 @@ class Scorer(Protocol):
         ...
 
 
-class OnnxScorer:
-    """The exported ranker run in process by ONNX Runtime (one session, loaded once)."""
-
-    name = "onnxruntime"
-
-    def __init__(self, onnx_path: Path, threads: int = 1) -> None:
-        import onnxruntime as ort
-
-        if not Path(onnx_path).is_file():
-            raise BundleError(f"ranker model {onnx_path} does not exist")
-        opts = ort.SessionOptions()
-        opts.intra_op_num_threads = threads
-        opts.inter_op_num_threads = 1
-        try:
-            self.session = ort.InferenceSession(str(onnx_path), opts, providers=["CPUExecutionProvider"])
-        except Exception as exc:
-            raise BundleError(f"ranker model {onnx_path} cannot be loaded: {exc}") from None
-        self.input_names = [i.name for i in self.session.get_inputs()]
-        self.output_name = self.session.get_outputs()[0].name
-
-    def score(self, feeds: dict[str, np.ndarray]) -> np.ndarray:
-        (scores,) = self.session.run([self.output_name], feeds)
-        return np.asarray(scores, np.float32)
-
-
-class TritonScorer:
-    """The ranker served by a separate V2 predictor (Triton, or any KServe V2 model server)."""
-
-    name = "triton"
-
-    def __init__(self, url: str, model_name: str, timeout_s: float = 1.0, output_name: str | None = None) -> None:
-        import tritonclient.http as httpclient
-
-        self._http = httpclient
-        self.url = url.removeprefix("http://")
-        self.model_name = model_name
-        self.client = httpclient.InferenceServerClient(self.url, connection_timeout=timeout_s, network_timeout=timeout_s)
-        self.output_name = output_name
-
-    def _output(self) -> str:
-        if self.output_name is None:
-            self.output_name = self.client.get_model_metadata(self.model_name)["outputs"][0]["name"]
-        return self.output_name
-
-    def ready(self) -> bool:
-        try:
-            return bool(self.client.is_model_ready(self.model_name))
-        except Exception:
-            return False
-
-    def score(self, feeds: dict[str, np.ndarray]) -> np.ndarray:
-        out_name = self.output_name or "scores"
-        try:
-            out_name = self._output()
-            tensors = []
-            for name, value in feeds.items():
-                x = np.ascontiguousarray(value)
-                tensor = self._http.InferInput(name, list(x.shape), _V2_TYPES[x.dtype.name])
-                tensor.set_data_from_numpy(x, binary_data=True)
-                tensors.append(tensor)
-            result = self.client.infer(self.model_name, tensors,
-                                       outputs=[self._http.InferRequestedOutput(out_name, binary_data=True)])
-            scores = result.as_numpy(out_name)
-        except Exception as exc:
-            raise PredictorUnavailable(f"triton at {self.url}: {type(exc).__name__}: {exc}") from None
-        if scores is None:
-            raise PredictorUnavailable(f"triton at {self.url} returned no {out_name!r} output")
-        return np.asarray(scores, np.float32)
-
-    def close(self) -> None:
-        try:
-            self.client.close()
-        except Exception:
-            pass
-
-
-class FallbackScorer:
-    """Try the remote predictor; on any failure answer with the in-process one and say so."""
-
-    def __init__(self, primary: Scorer, fallback: Scorer) -> None:
-        self.primary = primary
-        self.fallback = fallback
-        self.name = f"{primary.name}+{fallback.name}"
-
-    def score_with_source(self, feeds: dict[str, np.ndarray]) -> tuple[np.ndarray, str | None]:
-        try:
-            return self.primary.score(feeds), None
-        except PredictorUnavailable as exc:
-            log.warning("predictor fallback: %s", exc)
-            return self.fallback.score(feeds), "predictor_unavailable"
-
-    def score(self, feeds: dict[str, np.ndarray]) -> np.ndarray:
-        return self.score_with_source(feeds)[0]
+def open_predictor(config, bundle) -> Scorer:  # noqa: ANN001 - config.OnnxPredictor | config.TritonPredictor
+    """The scorer of a typed predictor config for this bundle."""
+    return importlib.import_module(f"voicecart.serving.predictor_{config.type}").open(config, bundle)

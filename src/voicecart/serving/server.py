@@ -30,7 +30,6 @@ from voicecart.serving.bundle import load_serving_model
 from voicecart.serving.engine import ResolutionEngine
 from voicecart.serving.errors import BundleError
 from voicecart.serving.feedback import FeedbackIntake, FeedbackLog
-from voicecart.serving.predictor import FallbackScorer, OnnxScorer
 
 log = logging.getLogger("voicecart.serving.server")
 
@@ -111,9 +110,9 @@ class RankerModel(Model):
         self.engine = engine
         self.ready = True
 
-    def _local(self) -> OnnxScorer:
+    def _local(self):  # noqa: ANN202 - predictor_onnx.OnnxScorer
         scorer = self.engine.model.scorer
-        return scorer.fallback if isinstance(scorer, FallbackScorer) else scorer  # type: ignore[return-value]
+        return getattr(scorer, "fallback", scorer)  # the in-process session behind a remote predictor
 
     async def predict(self, payload: InferRequest, headers: dict[str, str] | None = None,
                       response_headers: dict[str, str] | None = None) -> InferResponse:
@@ -258,8 +257,7 @@ class Service:
 
     def _load(self):  # noqa: ANN202
         s = self.settings.serving
-        return load_serving_model(self.model_dir, stats=self.stats, triton_url=s.triton_url,
-                                  triton_model=s.triton_model, triton_timeout_s=s.deadline_ms / 1000)
+        return load_serving_model(self.model_dir, stats=self.stats, predictor=s.predictor)
 
     def reload(self) -> str:
         """Load the bundle now at model_dir (e.g. a registry's new champion) and swap it in."""
