@@ -16,6 +16,8 @@ import base64
 import binascii
 import os
 import threading
+import time
+import warnings
 from datetime import datetime, timezone
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -29,6 +31,7 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.hazmat.primitives.asymmetric.padding import PKCS1v15
 from cryptography.hazmat.primitives.hashes import SHA256
+from cryptography.utils import CryptographyDeprecationWarning
 from cryptography.x509.verification import PolicyBuilder, Store, VerificationError
 
 MAX_CHAIN_BYTES = 64 * 1024
@@ -49,17 +52,23 @@ class SignatureVerifier:
     """``Signature-256`` over the raw body, by the certificate chain at ``SignatureCertChainUrl``.
 
     The chain is fetched once per URL (or read from ``cert_dir``, the local copies a pod without
-    egress mounts) and validated on every request: to a trusted root, within its validity, with
+    egress mounts) and validated: to a trusted root, within its validity, with
     ``echo-api.amazon.com`` among the signing certificate's names and a digital-signature key usage.
+    A chain's verdict is kept for ``revalidate_s`` (and never past its signing certificate's expiry),
+    so a request usually costs one RSA signature check.
     """
 
     def __init__(self, cert_dir: Path | None = None, trust_roots: Path | None = None,
-                 fetch_timeout_s: float = 2.0) -> None:
+                 fetch_timeout_s: float = 2.0, revalidate_s: float = 300.0) -> None:
         self.cert_dir = cert_dir
         self.fetch_timeout_s = fetch_timeout_s
+        self.revalidate_s = revalidate_s
         roots_file = trust_roots or Path(_certifi_bundle())
-        self._roots = Store(x509.load_pem_x509_certificates(roots_file.read_bytes()))
+        with warnings.catch_warnings():  # one of certifi's roots has a negative serial number
+            warnings.simplefilter("ignore", CryptographyDeprecationWarning)
+            self._roots = Store(x509.load_pem_x509_certificates(roots_file.read_bytes()))
         self._chains: dict[str, list[x509.Certificate]] = {}
+        self._verdicts: dict[str, tuple[float, x509.Certificate]] = {}
         self._lock = threading.Lock()
 
     # -- the SDK's AbstractVerifier contract ------------------------------------------------------
@@ -70,7 +79,7 @@ class SignatureVerifier:
             raise VerificationFailed(f"{rules.SIGNATURE_HEADER} / {rules.SIGNATURE_CERT_CHAIN_URL_HEADER}: "
                                      "header missing")
         self.validate_url(url)
-        leaf = self.validated_signer(url)
+        leaf = self._signer(url)
         try:
             raw = base64.b64decode(signature, validate=True)
         except (binascii.Error, ValueError):
@@ -104,6 +113,17 @@ class SignatureVerifier:
                                      f"{rules.CERT_CHAIN_URL_STARTPATH}")
         if port is not None and port != rules.CERT_CHAIN_URL_PORT:
             raise VerificationFailed(f"SignatureCertChainUrl: port {port} is not {rules.CERT_CHAIN_URL_PORT}")
+
+    def _signer(self, url: str) -> x509.Certificate:
+        with self._lock:
+            verdict = self._verdicts.get(url)
+        if verdict is not None and time.monotonic() < verdict[0] and \
+                datetime.now(timezone.utc) < verdict[1].not_valid_after_utc:
+            return verdict[1]
+        leaf = self.validated_signer(url)
+        with self._lock:
+            self._verdicts[url] = (time.monotonic() + self.revalidate_s, leaf)
+        return leaf
 
     def validated_signer(self, url: str, now: datetime | None = None) -> x509.Certificate:
         leaf, *intermediates = self.chain(url)
