@@ -12,12 +12,17 @@ import logging
 
 import httpx
 import orjson
+from prometheus_client import Counter
 from pydantic import ValidationError
 
 from voicecart.gateway.settings import EndpointSettings
 from voicecart.schemas import FeedbackEvent, ResolveRequest, ResolveResponse
 
 log = logging.getLogger("voicecart.gateway.endpoint")
+
+FEEDBACK = Counter("voicecart_gateway_feedback_total", "Feedback events the gateway sent, by outcome",
+                   ["kind", "outcome"])
+"""outcome: queued (before the platform gets its answer), delivered, refused (a 4xx), dropped (retries spent)."""
 
 
 class EndpointUnavailable(Exception):
@@ -55,6 +60,7 @@ class Endpoint:
 
     def send_feedback(self, event: FeedbackEvent) -> None:
         """Queue one event; delivered in the background (the shopper never waits for it)."""
+        FEEDBACK.labels(kind=event.kind, outcome="queued").inc()
         task = asyncio.get_running_loop().create_task(self._deliver(event))
         self._pending.add(task)
         task.add_done_callback(self._pending.discard)
@@ -69,8 +75,10 @@ class Endpoint:
                 why = type(exc).__name__
             else:
                 if response.status_code in (200, 202):
+                    FEEDBACK.labels(kind=event.kind, outcome="delivered").inc()
                     return True
                 if 400 <= response.status_code < 500:  # refused for good (invalid, or 409 conflict): no retry
+                    FEEDBACK.labels(kind=event.kind, outcome="refused").inc()
                     log.warning("feedback %s refused: HTTP %s %s", event.event_id, response.status_code,
                                 _error_of(response))
                     return False
@@ -78,6 +86,7 @@ class Endpoint:
             if attempt < self.settings.feedback_retries:
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 2.0)
+        FEEDBACK.labels(kind=event.kind, outcome="dropped").inc()
         log.error("feedback %s not delivered after %d attempts (%s)", event.event_id,
                   self.settings.feedback_retries + 1, why)
         return False

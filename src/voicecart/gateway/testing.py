@@ -119,3 +119,63 @@ def intent_request(name: str, when: datetime | None = None, **slots: str | None)
                                                        slots={k: Slot(name=k, value=v,
                                                                       confirmation_status=SlotConfirmationStatus.NONE)
                                                               for k, v in slots.items()}))
+
+
+class LocalGateway:
+    """``voicecart gateway serve`` in a child process on a free localhost port; a context manager.
+
+    ``env`` holds the gateway's settings (``VOICECART_GATEWAY__*``), as the chart sets them.
+    """
+
+    def __init__(self, endpoint_url: str, env: dict[str, str], log_path: Path | None = None,
+                 port: int | None = None) -> None:
+        import os
+        import sys
+
+        from voicecart.serving.local import free_port
+
+        self.port = port or free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.cmd = [str(Path(sys.executable).parent / "voicecart"), "gateway", "serve", "--port", str(self.port),
+                    "--endpoint", endpoint_url]
+        self.env = {**os.environ, **env}
+        self.log_path = log_path
+        self.proc: Any = None
+
+    def cli(self, *args: str) -> str:
+        """Run another ``voicecart gateway`` command with the same settings (e.g. ``link``)."""
+        import subprocess
+
+        out = subprocess.run([self.cmd[0], "gateway", *args], env=self.env, capture_output=True, text=True, check=True)
+        return out.stdout
+
+    def start(self, timeout_s: float = 60.0) -> "LocalGateway":
+        import subprocess
+
+        from voicecart.serving.local import wait_http
+
+        out = open(self.log_path, "ab") if self.log_path else subprocess.DEVNULL  # noqa: SIM115
+        self.proc = subprocess.Popen(self.cmd, stdout=out, stderr=subprocess.STDOUT, env=self.env)
+        try:
+            wait_http(f"{self.url}/healthz", timeout_s, self.proc)
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def stop(self) -> None:
+        import subprocess
+
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+    def __enter__(self) -> "LocalGateway":
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()

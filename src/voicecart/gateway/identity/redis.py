@@ -44,11 +44,13 @@ class RedisIdentityStore:
     def __init__(self, config: RedisIdentityConfig) -> None:
         import redis
         import redis.asyncio as aioredis
+        from redis.asyncio.retry import Retry
+        from redis.backoff import NoBackoff
 
         self.config = config
         kwargs = connection_kwargs(config.url)
         common = {"socket_timeout": config.timeout_s, "socket_connect_timeout": config.timeout_s,
-                  "retry_on_timeout": False, "decode_responses": True}
+                  "retry": Retry(NoBackoff(), 0), "decode_responses": True}
         url = kwargs.pop("url", None)
         self._redis = aioredis.Redis.from_url(url, **common) if url else aioredis.Redis(**kwargs, **common)
         self._errors = (OSError, redis.RedisError)
