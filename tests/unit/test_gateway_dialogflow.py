@@ -3,6 +3,7 @@ and Reply -> a WebhookResponse that parses back, with the session parameters car
 
 from __future__ import annotations
 
+import orjson
 import pytest
 from google.cloud.dialogflowcx_v3.types import webhook
 
@@ -75,21 +76,22 @@ def test_an_enabled_webhook_needs_a_real_secret():
 ])
 def test_tags_and_parameters_become_turns(tag, text, intent_params, action, words):
     # the request goes through proto JSON, as it arrives
-    req = W.from_json(W.to_json(request(tag, text, {"voicecart_user_id": "u-7"}, intent_params)))
-    turn = hook().turn(req, tag)
+    body = W.to_json(request(tag, text, {"voicecart_user_id": "u-7"}, intent_params))
+    turn = hook().turn(W.from_json(body), orjson.loads(body), tag)
     assert (turn.action, turn.utterance) == (action, words)
     assert turn.users == ("u-7",) and turn.locale == "en" and turn.session.endswith("/sessions/s-1")
 
 
 def test_the_state_parameter_comes_back_as_plain_data():
     state = SessionState(line=CartLine(request_id="r1", product_id="P1", heard=["P1", "P2"], at=5.0)).model_dump()
-    turn = hook().turn(W.from_json(W.to_json(request("follow-up", "make it two", {STATE: state}))), "follow-up")
+    body = W.to_json(request("follow-up", "make it two", {STATE: state}))
+    turn = hook().turn(W.from_json(body), orjson.loads(body), "follow-up")
     assert SessionState.model_validate(turn.state).line.heard == ["P1", "P2"]
     assert turn.users == ()
 
 
 def response_params(reply: Reply) -> tuple[list[str], dict]:
-    parsed = WebhookResponse.from_json(WebhookResponse.to_json(DialogflowWebhook.response(reply)))
+    parsed = WebhookResponse.from_json(orjson.dumps(DialogflowWebhook.response(reply)))  # strict: no unknown fields
     return [m.text.text[0] for m in parsed.fulfillment_response.messages], plain(parsed.session_info.parameters)
 
 

@@ -8,6 +8,11 @@ The agent authenticates with a shared secret it sends on every call, as a header
 ``welcome`` and ``help``. The conversation state travels in ``sessionInfo.parameters``
 (``voicecart_state``; a null deletes it), next to ``voicecart_product_id`` / ``_product`` /
 ``_quantity`` / ``_needs_confirmation`` for the agent's own routes.
+
+Requests are parsed and checked by the official ``WebhookRequest`` type; its Struct parameters are
+read from the same proto JSON as plain data. Answers are written as proto JSON directly (building
+proto-plus messages cost more than the rest of the turn); the tests parse every answer back into
+the official ``WebhookResponse``.
 """
 
 from __future__ import annotations
@@ -18,7 +23,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from google.cloud.dialogflowcx_v3.types import response_message, webhook
+import orjson
+from google.cloud.dialogflowcx_v3.types import webhook
 from google.protobuf.json_format import ParseError
 
 from voicecart.gateway.mapping import Action, Conversations, Reply, VoiceTurn, utterance_from_slots
@@ -42,7 +48,7 @@ OUTPUTS = ("voicecart_product_id", "voicecart_product", "voicecart_quantity", "v
 @dataclass(frozen=True)
 class Answer:
     status: int
-    body: str
+    body: bytes
 
 
 class DialogflowWebhook:
@@ -65,7 +71,8 @@ class DialogflowWebhook:
             return error(401, "authorization: missing or wrong webhook secret")
         try:
             request = WebhookRequest.from_json(body.decode("utf-8"), ignore_unknown_fields=True)
-        except (ParseError, UnicodeDecodeError) as exc:
+            raw = orjson.loads(body)
+        except (ParseError, UnicodeDecodeError, orjson.JSONDecodeError) as exc:
             return error(400, f"body: not a Dialogflow CX WebhookRequest ({str(exc)[:200]})")
         tag = request.fulfillment_info.tag
         if tag not in TAGS:
@@ -73,16 +80,17 @@ class DialogflowWebhook:
             return error(400, f"fulfillmentInfo.tag: {tag[:64]!r} is not one of {', '.join(TAGS)}")
         if not request.session_info.session:
             return error(400, "sessionInfo.session: missing")
-        reply = await self.conversations.handle(self.turn(request, tag))
-        return Answer(200, WebhookResponse.to_json(self.response(reply), indent=None))
+        reply = await self.conversations.handle(self.turn(request, raw, tag))
+        return Answer(200, orjson.dumps(self.response(reply)))
 
-    def turn(self, request: WebhookRequest, tag: str) -> VoiceTurn:
-        params = plain(request.session_info.parameters)
+    def turn(self, request: WebhookRequest, raw: dict, tag: str) -> VoiceTurn:
+        """``raw`` is the same request as plain JSON (its Struct parameters as dicts)."""
+        params = (raw.get("sessionInfo") or {}).get("parameters") or {}
         user = params.get(self.settings.user_parameter)
         words = request.text or request.transcript or None
         if TAGS[tag] is Action.resolve:
-            slots = {k: plain(v.resolved_value) if v.resolved_value is not None else v.original_value
-                     for k, v in request.intent_info.parameters.items()}
+            slots = {k: v.get("resolvedValue", v.get("originalValue"))
+                     for k, v in ((raw.get("intentInfo") or {}).get("parameters") or {}).items() if isinstance(v, dict)}
             product = slots.get("product") or params.get("product")
             quantity = slots.get("quantity") or params.get("quantity")
             if isinstance(product, str) and product.strip():
@@ -93,7 +101,8 @@ class DialogflowWebhook:
                          state=params.get(STATE))
 
     @staticmethod
-    def response(reply: Reply) -> WebhookResponse:
+    def response(reply: Reply) -> dict:
+        """The ``WebhookResponse`` of a reply, as proto JSON."""
         texts = [reply.speech] + ([LINK_HINT] if reply.link_hint else [])
         line = reply.state.line if reply.state is not None else None
         params: dict[str, Any] = {STATE: reply.state.model_dump(mode="json") if reply.state is not None else None}
@@ -105,20 +114,16 @@ class DialogflowWebhook:
             params.update(dict.fromkeys(OUTPUTS))  # null deletes them in the session
         if reply.end_session:
             params["voicecart_end_session"] = True
-        return WebhookResponse(fulfillment_response=_messages(texts),
-                               session_info=webhook.SessionInfo(parameters=params))
+        return {"fulfillmentResponse": _messages(texts), "sessionInfo": {"parameters": params}}
 
 
 def error(status: int, reason: str) -> Answer:
     """The platform's shape for a refused call: a WebhookResponse with an apology and the reason in ``payload``."""
-    response = WebhookResponse(fulfillment_response=_messages([APOLOGY]), payload={"error": reason})
-    return Answer(status, WebhookResponse.to_json(response, indent=None))
+    return Answer(status, orjson.dumps({"fulfillmentResponse": _messages([APOLOGY]), "payload": {"error": reason}}))
 
 
-def _messages(texts: list[str]) -> WebhookResponse.FulfillmentResponse:
-    Text = response_message.ResponseMessage.Text
-    return WebhookResponse.FulfillmentResponse(
-        messages=[response_message.ResponseMessage(text=Text(text=[t])) for t in texts])
+def _messages(texts: list[str]) -> dict:
+    return {"messages": [{"text": {"text": [t]}} for t in texts]}
 
 
 def plain(value: Any) -> Any:
