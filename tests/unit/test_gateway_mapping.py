@@ -124,3 +124,15 @@ def test_a_bad_gateway_setting_is_named(monkeypatch):
     monkeypatch.setenv("VOICECART_GATEWAY__ENDPOINT__URL", "ftp://nope")
     with pytest.raises(ConfigError, match="gateway.endpoint.url"):
         load_settings()
+
+
+@pytest.mark.slow  # a fresh interpreter importing the SDKs: seconds, not milliseconds
+def test_the_gateway_never_imports_the_engine_or_kserve():
+    import subprocess
+    import sys
+
+    code = ("import sys, voicecart.gateway.app, voicecart.gateway.alexa, voicecart.gateway.dialogflow, "
+            "voicecart.cli.gateway; print(sorted(m for m in sys.modules if m == 'kserve' or "
+            "m.startswith(('kserve.', 'voicecart.serving', 'voicecart.ranking', 'voicecart.features'))))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"
