@@ -106,7 +106,7 @@ def events_of(servable_bundle: dict, request_id: str, kinds: set[str], timeout_s
 class DialogflowSession:
     """One Dialogflow CX session: carries the session parameters from answer to request, as the agent does."""
 
-    def __init__(self, gateway: LocalGateway, user: str | None = "df-user-5") -> None:
+    def __init__(self, gateway, user: str | None = "df-user-5") -> None:
         self.gateway = gateway
         self.session = f"projects/p/locations/global/agents/a/sessions/{uuid.uuid4()}"
         self.params: dict = {"voicecart_user_id": user} if user else {}
@@ -243,7 +243,7 @@ def test_a_wrong_secret_is_a_401_and_empty_slots_an_apology(gateway, engine):
 # -- Alexa ----------------------------------------------------------------------------------------
 
 class AlexaSession:
-    def __init__(self, gateway: LocalGateway, signer: AlexaSigner, user: str = "amzn1.ask.account.LINKED") -> None:
+    def __init__(self, gateway, signer: AlexaSigner, user: str = "amzn1.ask.account.LINKED") -> None:
         self.gateway, self.signer, self.user = gateway, signer, user
         self.session_id = f"amzn1.echo-api.session.{uuid.uuid4()}"
         self.attributes: dict | None = None

@@ -40,7 +40,11 @@ SHOPPING = {"AddItemIntent": "add", "RemoveItemIntent": "remove", "ReorderItemIn
 @dataclass(frozen=True)
 class Answer:
     status: int
-    body: dict
+    body: bytes
+
+    @classmethod
+    def of(cls, status: int, body: dict) -> "Answer":
+        return cls(status, orjson.dumps(body))
 
 
 class AlexaSkill:
@@ -57,14 +61,14 @@ class AlexaSkill:
             envelope = await self.verified(headers, body)
         except VerificationFailed as exc:
             log.warning("alexa request refused: %s", exc)
-            return Answer(400, {"error": str(exc)})
+            return error(400, str(exc))
         turn = self.turn(envelope)
         if turn is None:  # a request type this skill does not act on (e.g. System.ExceptionEncountered)
-            return Answer(200, {"version": "1.0", "response": {}})
+            return Answer.of(200, {"version": "1.0", "response": {}})
         reply = await self.conversations.handle(turn)
         if isinstance(envelope.request, SessionEndedRequest):
-            return Answer(200, {"version": "1.0", "response": {}})  # Alexa takes no speech here
-        return Answer(200, self.response(reply))
+            return Answer.of(200, {"version": "1.0", "response": {}})  # Alexa takes no speech here
+        return Answer.of(200, self.response(reply))
 
     async def verified(self, headers: Any, body: bytes) -> RequestEnvelope:
         try:
@@ -162,8 +166,11 @@ def _ssml(text: str) -> str:
     return escape(text)
 
 
-def apology() -> dict:
-    """A spoken apology that ends the session (when the gateway itself failed on a turn)."""
+def error(status: int, reason: str) -> Answer:
+    """A refusal ``{"error": reason}`` (4xx: Alexa speaks no body then); for a turn the gateway itself
+    failed (200), a spoken apology that ends the session."""
+    if status != 200:
+        return Answer.of(status, {"error": reason})
     response = ResponseFactory().speak(_ssml("Sorry, something went wrong on my side. Please try again.")) \
         .set_should_end_session(True).response
-    return DefaultSerializer().serialize(ResponseEnvelope(version="1.0", response=response))
+    return Answer.of(200, DefaultSerializer().serialize(ResponseEnvelope(version="1.0", response=response)))

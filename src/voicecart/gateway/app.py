@@ -79,41 +79,12 @@ def create_app(settings: GatewaySettings, endpoint: Endpoint | None = None,
     if settings.dialogflow.enabled:
         from voicecart.gateway.dialogflow import error as dialogflow_error
 
-        @app.post(DIALOGFLOW_PATH)
-        async def dialogflow(request: Request) -> Response:
-            start = time.perf_counter()
-            try:
-                body = await read_body(request, settings.max_body_bytes)
-            except BodyTooLarge:
-                answer = dialogflow_error(413, f"body: larger than {settings.max_body_bytes} bytes")
-            else:
-                try:
-                    answer = await state["dialogflow"].handle(request.headers, body)
-                except Exception:  # noqa: BLE001 - a bug must still answer in the platform's shape
-                    log.exception("dialogflow turn failed")
-                    answer = dialogflow_error(200, "internal: the gateway could not answer this turn")
-            _observe("dialogflow", answer.status, start)
-            return Response(answer.body, status_code=answer.status, media_type="application/json")
-
+        app.add_api_route(DIALOGFLOW_PATH, _route("dialogflow", state, dialogflow_error, settings.max_body_bytes),
+                          methods=["POST"])
     if settings.alexa.enabled:
-        from voicecart.gateway.alexa import apology as alexa_apology
+        from voicecart.gateway.alexa import error as alexa_error
 
-        @app.post(ALEXA_PATH)
-        async def alexa(request: Request) -> Response:
-            start = time.perf_counter()
-            try:
-                body = await read_body(request, settings.max_body_bytes)
-            except BodyTooLarge:
-                status, payload = 413, {"error": f"body: larger than {settings.max_body_bytes} bytes"}
-            else:
-                try:
-                    answer = await state["alexa"].handle(request.headers, body)
-                    status, payload = answer.status, answer.body
-                except Exception:  # noqa: BLE001 - a bug must still answer in the platform's shape
-                    log.exception("alexa turn failed")
-                    status, payload = 200, alexa_apology()
-            _observe("alexa", status, start)
-            return Response(orjson.dumps(payload), status_code=status, media_type="application/json")
+        app.add_api_route(ALEXA_PATH, _route("alexa", state, alexa_error, settings.max_body_bytes), methods=["POST"])
 
     @app.get("/healthz")
     async def healthz() -> Response:
@@ -127,22 +98,32 @@ def create_app(settings: GatewaySettings, endpoint: Endpoint | None = None,
     return app
 
 
-def _observe(platform: str, status: int, start: float) -> None:
-    TURNS.labels(platform=platform, status=str(status)).inc()
-    LATENCY.labels(platform=platform).observe(time.perf_counter() - start)
+def _route(platform: str, state: dict[str, Any], error: Any, max_bytes: int) -> Any:
+    """The POST route of one platform: its adapter's answer, or its shape of a 413 or of a failed turn."""
+    async def route(request: Request) -> Response:
+        start = time.perf_counter()
+        try:
+            body = await read_body(request, max_bytes)
+        except BodyTooLarge:
+            answer = error(413, f"body: larger than {max_bytes} bytes")
+        else:
+            try:
+                answer = await state[platform].handle(request.headers, body)
+            except Exception:  # noqa: BLE001 - a bug must still answer in the platform's shape
+                log.exception("%s turn failed", platform)
+                answer = error(200, "internal: the gateway could not answer this turn")
+        TURNS.labels(platform=platform, status=str(answer.status)).inc()
+        LATENCY.labels(platform=platform).observe(time.perf_counter() - start)
+        return Response(answer.body, status_code=answer.status, media_type="application/json")
+
+    return route
 
 
 def serve(settings: GatewaySettings) -> None:
     """Run the app with uvicorn on settings.host:port (one process; the chart scales replicas)."""
     import uvicorn
 
-    logging.getLogger("uvicorn.access").setLevel(logging.WARNING)
-    ours = logging.getLogger("voicecart")
-    if not ours.handlers:
-        handler = logging.StreamHandler()
-        handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))
-        ours.addHandler(handler)
-        ours.setLevel(logging.INFO)
-        ours.propagate = False
+    logging.basicConfig(format="%(levelname)s %(name)s: %(message)s", level=logging.WARNING)
+    logging.getLogger("voicecart").setLevel(logging.INFO)  # one line per refusal, ids only
     uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_level="warning",
                 access_log=False, loop="uvloop", http="httptools", server_header=False)

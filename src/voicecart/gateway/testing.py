@@ -9,6 +9,9 @@ gateway's verification is the same code as in production; only what it trusts is
 from __future__ import annotations
 
 import base64
+import os
+import subprocess
+import sys
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
@@ -20,6 +23,8 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+from voicecart.serving.local import LocalServer
 
 CHAIN_URL = "https://s3.amazonaws.com/echo.api/echo-api-cert-test.pem"
 
@@ -121,61 +126,20 @@ def intent_request(name: str, when: datetime | None = None, **slots: str | None)
                                                               for k, v in slots.items()}))
 
 
-class LocalGateway:
-    """``voicecart gateway serve`` in a child process on a free localhost port; a context manager.
+class LocalGateway(LocalServer):
+    """``voicecart gateway serve`` in a child process on a free localhost port (a context manager, as
+    :class:`~voicecart.serving.local.LocalServer` is), with ``env`` holding its settings
+    (``VOICECART_GATEWAY__*``, as the chart sets them)."""
 
-    ``env`` holds the gateway's settings (``VOICECART_GATEWAY__*``), as the chart sets them.
-    """
+    ready_path = "/healthz"
 
-    def __init__(self, endpoint_url: str, env: dict[str, str], log_path: Path | None = None,
-                 port: int | None = None) -> None:
-        import os
-        import sys
-
-        from voicecart.serving.local import free_port
-
-        self.port = port or free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
+    def __init__(self, endpoint_url: str, env: dict[str, str], log_path: Path | None = None) -> None:
+        super().__init__(Path("."), log_path=log_path, env=env)
         self.cmd = [str(Path(sys.executable).parent / "voicecart"), "gateway", "serve", "--port", str(self.port),
                     "--endpoint", endpoint_url]
         self.env = {**os.environ, **env}
-        self.log_path = log_path
-        self.proc: Any = None
 
     def cli(self, *args: str) -> str:
-        """Run another ``voicecart gateway`` command with the same settings (e.g. ``link``)."""
-        import subprocess
-
-        out = subprocess.run([self.cmd[0], "gateway", *args], env=self.env, capture_output=True, text=True, check=True)
-        return out.stdout
-
-    def start(self, timeout_s: float = 60.0) -> "LocalGateway":
-        import subprocess
-
-        from voicecart.serving.local import wait_http
-
-        out = open(self.log_path, "ab") if self.log_path else subprocess.DEVNULL  # noqa: SIM115
-        self.proc = subprocess.Popen(self.cmd, stdout=out, stderr=subprocess.STDOUT, env=self.env)
-        try:
-            wait_http(f"{self.url}/healthz", timeout_s, self.proc)
-        except BaseException:
-            self.stop()
-            raise
-        return self
-
-    def stop(self) -> None:
-        import subprocess
-
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-
-    def __enter__(self) -> "LocalGateway":
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
+        """Another ``voicecart gateway`` command with the same settings (e.g. ``link``)."""
+        return subprocess.run([self.cmd[0], "gateway", *args], env=self.env, capture_output=True, text=True,
+                              check=True).stdout
