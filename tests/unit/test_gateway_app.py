@@ -131,6 +131,11 @@ def test_empty_slots_get_a_spoken_apology_without_calling_the_endpoint(client):
     assert r.status_code == 200 and spoken(response).startswith(EMPTY)
 
 
+def test_words_the_endpoint_would_refuse_get_a_spoken_apology(client):
+    r, response = webhook_call(client, df_request("add", "add \u0007milk"))  # a control character
+    assert r.status_code == 200 and spoken(response).startswith(EMPTY)
+
+
 def test_an_unreachable_endpoint_is_a_spoken_apology_not_an_error(client):
     r, response = webhook_call(client, df_request("add", "add milk"))
     assert r.status_code == 200 and spoken(response).startswith(UNAVAILABLE)

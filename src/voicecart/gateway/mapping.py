@@ -174,8 +174,12 @@ class Conversations:
             return Reply(speech, state.model_copy(update={"line": line}), feedback=kept)
         if not (turn.utterance or "").strip():
             return Reply(EMPTY, state, reprompt=ASK_AGAIN, outcome="apology")
-        request = ResolveRequest(customer_id=customer, utterance=turn.utterance[:1000], locale=turn.locale,
-                                 request_id=uuid.uuid4().hex, conversation_id=conversation_id(turn))
+        try:
+            request = ResolveRequest(customer_id=customer, utterance=turn.utterance[:1000], locale=turn.locale,
+                                     request_id=uuid.uuid4().hex, conversation_id=conversation_id(turn))
+        except ValidationError as exc:  # e.g. control characters in the transcript, an odd locale
+            log.warning("%s turn not sendable: %s", turn.platform, exc.errors()[0]["loc"])
+            return Reply(EMPTY, state, reprompt=ASK_AGAIN, outcome="apology")
         try:
             answer = await self.endpoint.resolve(request)
         except EndpointUnavailable as exc:
