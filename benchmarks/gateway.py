@@ -195,6 +195,9 @@ def report(runs: list[dict[str, list[float]]], args: argparse.Namespace, cpu: di
     added_df, added_alexa = (float(np.median([pct(run[p], 99) - pct(run["direct"], 99) for run in runs]))
                              for p in ("dialogflow", "alexa"))
     verdict = ("within" if max(added_df, added_alexa) <= 2.0 else "over") + " the 2 ms goal"
+    import os
+
+    load = os.getloadavg()[0]
     n = args.requests * args.repeats
     engine_cpu = cpu["engine"] / (3 * n) * 1000  # every path resolves once
     gateway_cpu = cpu["gateway"] / (2 * n) * 1000  # Dialogflow and Alexa turns
@@ -203,7 +206,8 @@ def report(runs: list[dict[str, list[float]]], args: argparse.Namespace, cpu: di
         "",
         f"Real engine and real gateway on localhost, {args.repeats} repeats of {args.requests} requests per path, the "
         "three paths interleaved request by request in random order, one request in flight (no queueing), "
-        f"synthetic catalogue ({args.customers} customers, every one linked on both platforms). Client-side latency.",
+        f"synthetic catalogue ({args.customers} customers, every one linked on both platforms). Client-side latency. "
+        f"Load average at the end of the run: {load:.1f} on {os.cpu_count()} cores.",
         "",
         "| path | requests | p50 ms | p99 ms [range over repeats] | p99 added vs direct ms [range] | p99 vs direct |",
         "|---|---:|---:|---:|---:|---:|",
@@ -222,8 +226,8 @@ def report(runs: list[dict[str, list[float]]], args: argparse.Namespace, cpu: di
         "|---|---|---:|",
         *[f"| {BUDGETS[p][0]} | {BUDGETS[p][1]} | {med[p]:.1f} ms |" for p in PATHS],
         "",
-        "Measured by `benchmarks/gateway.py` (docs/benchmarks.md, section *Gateway*); network hops from the "
-        "platform to the cluster come on top.",
+        "Measured by `benchmarks/gateway.py` (docs/benchmarks.md, section *Gateway*) with a load average of "
+        f"{load:.1f} on {os.cpu_count()} cores; network hops from the platform to the cluster come on top.",
     ])
     print(md)
     if not args.no_write:
