@@ -15,6 +15,8 @@ import yaml
 from pydantic import BaseModel, BeforeValidator, Field, ValidationError
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
+from voicecart.gateway.settings import GatewaySettings
+
 
 class ConfigError(ValueError):
     """Invalid configuration; the message names every bad field."""
@@ -169,6 +171,7 @@ class Settings(BaseSettings):
     ranking: RankingSettings = RankingSettings()
     registry: RegistrySettings = RegistrySettings()
     serving: ServingSettings = ServingSettings()
+    gateway: GatewaySettings = GatewaySettings()
 
     _yaml_path: Path | None = None
 

@@ -39,6 +39,7 @@ CASES = {
     "cpu-canary": dict(set_values=["resolution.variant=cpu", "resolution.gpu.enabled=false",
                                    "resolution.canary.enabled=true", "resolution.canary.trafficPercent=25",
                                    "resolution.canary.storageUri=gs://m/registry/voicecart/versions/v0002"]),
+    "gateway-dialogflow": dict(set_values=["gateway.dialogflow.enabled=true", "feedback.enabled=false"]),
 }
 
 
@@ -64,7 +65,7 @@ def pod_specs(docs: list[dict]) -> list[tuple[str, dict]]:
     out = []
     for d in docs:
         name = f"{d['kind']}/{d['metadata']['name']}"
-        if d["kind"] == "StatefulSet":
+        if d["kind"] in ("StatefulSet", "Deployment"):
             out.append((name, d["spec"]["template"]["spec"]))
         elif d["kind"] == "CronJob":
             out.append((name, d["spec"]["jobTemplate"]["spec"]["template"]["spec"]))
@@ -243,6 +244,8 @@ def test_network_policies_admit_only_gateways_prometheus_and_the_own_isvc() -> N
             for peer in rule["from"]:
                 if "namespaceSelector" in peer:
                     allowed.add(peer["namespaceSelector"]["matchLabels"]["kubernetes.io/metadata.name"])
+                elif peer["podSelector"]["matchLabels"].get("app.kubernetes.io/component") == "gateway":
+                    assert p["metadata"]["name"].endswith("-gateway-to-feedback")  # the voice gateway's feedback
                 else:
                     assert peer["podSelector"]["matchLabels"] == {"serving.kserve.io/inferenceservice": "voicecart"}
     assert allowed == {"istio-system", "voice-gateway", "monitoring"}
@@ -313,6 +316,8 @@ BAD_VALUES = {
     "unknown-mode": ("deploymentMode: Serverless\n", "/deploymentMode"),
     "root-user": ("podSecurity:\n  runAsUser: 0\n", "/podSecurity/runAsUser"),
     "typo-in-key": ("resolution:\n  canaryy: {}\n", "canaryy"),
+    "gateway-unknown-auth": ("gateway:\n  dialogflow:\n    auth: basic\n", "/gateway/dialogflow/auth"),
+    "gateway-inline-secret": ("gateway:\n  dialogflow:\n    secret: hunter2\n", "/gateway/dialogflow/secret"),
 }
 
 

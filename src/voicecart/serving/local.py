@@ -37,6 +37,8 @@ def wait_http(url: str, timeout_s: float = 60.0, proc: subprocess.Popen | None =
 class LocalServer:
     """``voicecart serve ...`` in a child process on a free localhost port; a context manager."""
 
+    ready_path = "/v2/health/ready"
+
     def __init__(self, model_dir: Path, *args: str, port: int | None = None, log_path: Path | None = None,
                  env: dict[str, str] | None = None) -> None:
         self.port = port or free_port()
@@ -51,7 +53,7 @@ class LocalServer:
         out = open(self.log_path, "ab") if self.log_path else subprocess.DEVNULL  # noqa: SIM115
         self.proc = subprocess.Popen(self.cmd, stdout=out, stderr=subprocess.STDOUT, env=self.env)
         try:
-            wait_http(f"{self.url}/v2/health/ready", timeout_s, self.proc)
+            wait_http(f"{self.url}{self.ready_path}", timeout_s, self.proc)
         except BaseException:
             self.stop()
             raise
