@@ -47,11 +47,11 @@ BUDGETS = {"direct": ("App Intent `perform()` (REST, V1)", "none set by the plat
 def build(root: Path, customers: int) -> tuple[Path, Path, list[str]]:
     from voicecart.data.store import write_dataset
     from voicecart.data.synthetic import SyntheticConfig, generate
-    from voicecart.serving.bundle import build_bundle_from_dataset
+    from voicecart.export.model import bundle_from_dataset
 
     tables, _ = generate(SyntheticConfig(n_customers=customers, seed=42))
     write_dataset(tables, root / "data", source="synthetic")
-    bundle = build_bundle_from_dataset(root / "data", root / "bundle", epochs=1)
+    bundle = bundle_from_dataset(root / "data", root / "bundle", epochs=1)
     return root / "data", bundle, [str(c) for c in tables.customers.column("customer_id").to_pylist()]
 
 

@@ -16,6 +16,7 @@ small n: "multipart upload's second part has unsupported Content-Type '*/*'"), s
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import tempfile

@@ -83,7 +83,7 @@ def test_redis_serves_the_same_profiles_as_sqlite(stores):
 
 
 def test_redis_serves_the_same_product_features_as_sqlite(stores):
-    refs = [f"product_features:{f}" for f in ("price", "popularity_all", "popularity_30d", "category_share_30d")]
+    refs = [f"product_features:{f}" for f in ("price", "popularity_all", "popularity_30d", "rel_price")]
     rows = [{"product_id": p} for p in ("p1", "p2", "p3", "p9")]
     sqlite, redis = (open_store(s, must_exist=True).get_online_features(features=refs, entity_rows=rows).to_dict()
                      for s in stores)

@@ -37,12 +37,12 @@ W = webhook.WebhookRequest
 @pytest.fixture(scope="module")
 def servable_bundle(tmp_path_factory: pytest.TempPathFactory) -> dict:
     """A synthetic dataset and a servable bundle: the one place this file gets a bundle from."""
-    from voicecart.serving.bundle import build_bundle_from_dataset
+    from voicecart.export.model import bundle_from_dataset
 
     root = tmp_path_factory.mktemp("gateway")
     tables, _ = generate(SyntheticConfig(n_customers=300, seed=3))
     write_dataset(tables, root / "data", source="synthetic")
-    bundle = build_bundle_from_dataset(root / "data", root / "bundle", version="v0001", epochs=1)
+    bundle = bundle_from_dataset(root / "data", root / "bundle", version="v0001", epochs=1)
     return {"root": root, "data": root / "data", "bundle": bundle,
             "customer": str(tables.customers.column("customer_id")[5])}
 

@@ -28,7 +28,8 @@ def test_last_order_split_and_aisle_queries(tmp_path):
     lines = engine.query("""
         SELECT o.customer_id, o.order_id, o.timestamp, l.product_id, SUM(l.quantity) AS quantity, AVG(l.price) AS price,
             DENSE_RANK() OVER (PARTITION BY o.customer_id ORDER BY o.timestamp DESC, o.order_id DESC) AS back
-        FROM orders AS o JOIN order_lines AS l ON l.order_id = o.order_id GROUP BY ALL""")
+        FROM orders AS o JOIN order_lines AS l ON l.order_id = o.order_id
+        GROUP BY o.customer_id, o.order_id, o.timestamp, l.product_id""")
     last = lines.filter(pa.array(lines.column("back").to_numpy() == 1)).drop_columns(["back"])
     assert len(set(last.column("order_id").to_pylist())) == len(set(last.column("customer_id").to_pylist()))
     snap = build_snapshot(engine, as_of_exact(last))

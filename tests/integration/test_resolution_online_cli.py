@@ -21,7 +21,7 @@ def test_online_split_scores_every_method_and_the_ranker_learns(tmp_path):
     assert res.exit_code == 0, res.output
     report = json.loads(out.read_text())
     assert set(report["methods"]) == {"random", "popularity", "recent_popularity", "most_bought_else_popularity",
-                                      "most_bought_else_recent_popularity", "ranker"}
+                                      "most_bought_else_recent_popularity", "tifu_knn", "ranker"}
     hr1 = {m: v["all"]["hr@1"] for m, v in report["methods"].items()}
     assert hr1["ranker"]["low"] > hr1["random"]["high"]
     assert hr1["ranker"]["value"] > hr1["popularity"]["value"]

@@ -107,7 +107,8 @@ def fit(examples: TrainingSet, config: RankerConfig | None = None, *, log: Calla
     n = len(examples)
     steps = config.epochs * ((n + config.batch_lists - 1) // config.batch_lists)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=config.lr, total_steps=max(steps, 1))
-    amp = config.mixed_precision and device.type == "cuda"
+    on_gpu = device.type != "cpu"
+    amp = config.mixed_precision and on_gpu
     sizes = np.diff(examples.offsets)
     t0 = time.perf_counter()
     for epoch in range(config.epochs):
@@ -117,10 +118,15 @@ def fit(examples: TrainingSet, config: RankerConfig | None = None, *, log: Calla
         model.train()
         total = 0.0
         for lists in batches:
-            x, y, mask, w = (t.to(device, non_blocking=True) for t in examples.batch(lists))
-            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=amp):
+            x, y, mask, w = examples.batch(lists)
+            if on_gpu:
+                x, y, mask, w = (t.to(device, non_blocking=True) for t in (x, y, mask, w))
+            if amp:
+                with torch.autocast(device.type, dtype=torch.bfloat16):
+                    scores = model(x).float()
+            else:
                 scores = model(x)
-            loss = list_loss(scores.float(), y, mask, w)
+            loss = list_loss(scores, y, mask, w)
             opt.zero_grad()
             loss.backward()
             opt.step()
