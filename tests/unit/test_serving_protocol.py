@@ -44,7 +44,8 @@ def test_checked_in_openapi_document_matches_the_models():
     assert DOC.exists(), "docs/openapi.json missing: run python -m voicecart.serving.openapi"
     assert DOC.read_text() == render(), "docs/openapi.json drifted: run python -m voicecart.serving.openapi"
     doc = json.loads(DOC.read_text())
-    assert set(doc["paths"]) == {"/v1/models/voicecart:predict", "/v1/feedback"}
+    assert {"/v1/models/voicecart:predict", "/v1/feedback", "/v1/models/voicecart:reload", "/v2/health/ready",
+            "/v2/health/live", "/v2/models/voicecart-ranker/infer", "/v2/models/voicecart-ranker"} <= set(doc["paths"])
     assert "customer_id" in doc["components"]["schemas"]["ResolveRequest"]["required"]
 
 
