@@ -28,7 +28,7 @@ import numpy as np
 import orjson
 from fastapi import Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import ORJSONResponse, Response
+from fastapi.responses import Response
 from kserve import InferOutput, InferRequest, InferResponse, Model
 from kserve.errors import InvalidInput, ModelNotFound, ModelNotReady, ServerNotReady
 from pydantic import ValidationError
@@ -48,6 +48,15 @@ from voicecart.serving.predictor import FallbackScorer, OnnxScorer
 
 log = logging.getLogger("voicecart.serving.server")
 
+class JsonResponse(Response):
+    """A JSON body rendered by orjson (FastAPI's JsonResponse is deprecated and warns on each use)."""
+
+    media_type = "application/json"
+
+    def render(self, content: Any) -> bytes:
+        return orjson.dumps(content)
+
+
 RECEIVED_AT: contextvars.ContextVar[float | None] = contextvars.ContextVar("received_at", default=None)
 """``time.perf_counter()`` when the current HTTP request reached the server (set by :class:`Frontdoor`)."""
 
@@ -57,7 +66,7 @@ def validation_message(exc: ValidationError, prefix: str = "") -> str:
     parts = []
     for err in exc.errors():
         loc = prefix + "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in err["loc"]).lstrip(".")
-        parts.append(f"{loc or '<body>'}: {err['msg']}")
+        parts.append(f"{loc or '<body>'}: {err['msg'].removeprefix('Value error, ')}")
     return "; ".join(parts)
 
 
@@ -243,36 +252,36 @@ async def _reject(send: Any, status: int, message: str, headers: list | None = N
 
 # -- one error shape, one log line ----------------------------------------------------------------
 
-def _error(status: int, message: str, request: Request, headers: dict | None = None) -> ORJSONResponse:
+def _error(status: int, message: str, request: Request, headers: dict | None = None) -> JsonResponse:
     log.info("%d %s %s: %s", status, request.method, request.url.path, message)
-    return ORJSONResponse({"error": message}, status_code=status, headers=headers)
+    return JsonResponse({"error": message}, status_code=status, headers=headers)
 
 
 def add_error_handlers(app: Any) -> None:
     """Every error as ``{"error": "<field>: <reason>"}``; a 4xx logs one line, only a 5xx a traceback."""
-    async def invalid(request: Request, exc: Exception) -> ORJSONResponse:
+    async def invalid(request: Request, exc: Exception) -> JsonResponse:
         return _error(400, str(exc), request)
 
-    async def not_found(request: Request, exc: Exception) -> ORJSONResponse:
+    async def not_found(request: Request, exc: Exception) -> JsonResponse:
         return _error(404, f"model: {exc}", request)
 
-    async def not_ready(request: Request, exc: Exception) -> ORJSONResponse:
+    async def not_ready(request: Request, exc: Exception) -> JsonResponse:
         return _error(503, f"model: {exc}", request)
 
-    async def http_error(request: Request, exc: StarletteHTTPException) -> ORJSONResponse:
+    async def http_error(request: Request, exc: StarletteHTTPException) -> JsonResponse:
         what = "path" if exc.status_code == 404 else "method" if exc.status_code == 405 else "request"
         return _error(exc.status_code, f"{what}: {exc.detail}", request, getattr(exc, "headers", None))
 
-    async def unparsable(request: Request, exc: RequestValidationError) -> ORJSONResponse:
+    async def unparsable(request: Request, exc: RequestValidationError) -> JsonResponse:
         parts = []
         for err in exc.errors():
             loc = ".".join(str(p) for p in err.get("loc", ()) if p != "body") or "body"
             parts.append(f"{loc}: {err.get('msg')}")
         return _error(400, "; ".join(parts) or "body: invalid", request)
 
-    async def internal(request: Request, exc: Exception) -> ORJSONResponse:
+    async def internal(request: Request, exc: Exception) -> JsonResponse:
         log.error("500 %s %s", request.method, request.url.path, exc_info=exc)
-        return ORJSONResponse({"error": "server: internal error"}, status_code=500)
+        return JsonResponse({"error": "server: internal error"}, status_code=500)
 
     app.exception_handlers.clear()
     for kind, handler in ((InvalidInput, invalid), (ModelNotFound, not_found), (ModelNotReady, not_ready),
@@ -283,23 +292,20 @@ def add_error_handlers(app: Any) -> None:
 
 # -- routes beside the models ---------------------------------------------------------------------
 
-KEPT_KSERVE_ROUTES = {"/metrics", "/v1/models", "/v1/models/{model_name}", "/v1/models/{model_name}:predict",
-                      "/v2", "/v2/health/live", "/v2/models", "/v2/models/{model_name}",
-                      "/v2/models/{model_name}/ready", "/v2/models/{model_name}/infer", "/openapi.json"}
-"""KServe's routes we serve; the rest (explain, versions, repository load/unload, "/") are removed:
-a caller must not unload the model, and every route served is in the OpenAPI document."""
-
-
 def add_routes(app: Any, service: "Service", document: dict, dataplane: Any, repository: Any) -> None:
-    """Feedback, reload, readiness, the OpenAPI document and the checked V2 infer, on the KServe app."""
+    """Every route of the OpenAPI document, and no other: KServe's V1/V2 handlers where they serve as
+    they are; ours for feedback, reload, readiness and the checked V2 infer. KServe's explain,
+    versions and repository load/unload are not served (a caller must not unload the model)."""
+    from kserve.protocol.rest.server import metrics_handler
+    from kserve.protocol.rest.v1_endpoints import V1Endpoints
     from kserve.protocol.rest.v2_endpoints import V2Endpoints
 
     s = service.settings.serving
     engine, pool = service.engine, service.pool
     ranker = s.model_name + RANKER_SUFFIX
-    v2 = V2Endpoints(dataplane, repository)
+    v1, v2 = V1Endpoints(dataplane, repository), V2Endpoints(dataplane, repository)
 
-    async def feedback(request: Request) -> ORJSONResponse:
+    async def feedback(request: Request) -> JsonResponse:
         received = datetime.now(timezone.utc)
         try:
             data = orjson.loads(await request.body())
@@ -322,22 +328,22 @@ def add_routes(app: Any, service: "Service", document: dict, dataplane: Any, rep
                                f"{', '.join(appended.conflict)}; the logged event is kept", request)
         metrics.FEEDBACK.labels(kind=event.kind, duplicate=str(appended.duplicate).lower()).inc()
         # durable (fsync'd) before this 2xx; the push to the online store happens after it
-        return ORJSONResponse({"event_id": event.event_id, "duplicate": appended.duplicate, "flags": list(flags)},
+        return JsonResponse({"event_id": event.event_id, "duplicate": appended.duplicate, "flags": list(flags)},
                               status_code=200 if appended.duplicate else 202)
 
-    async def reload(request: Request) -> ORJSONResponse:
+    async def reload(request: Request) -> JsonResponse:
         try:
             version = await asyncio.get_running_loop().run_in_executor(pool, service.reload)
         except BundleError as exc:
             metrics.RELOADS.labels(outcome="failed").inc()
             return _error(409, f"model_dir: {exc}", request)
         metrics.RELOADS.labels(outcome="ok").inc()
-        return ORJSONResponse({"model_version": version})
+        return JsonResponse({"model_version": version})
 
-    async def ready(request: Request) -> ORJSONResponse:
+    async def ready(request: Request) -> JsonResponse:
         degraded = service.health.degraded()
         ok = not degraded or s.ready_when_degraded
-        return ORJSONResponse({"ready": ok, "model_version": engine.model.version, "degraded": degraded,
+        return JsonResponse({"ready": ok, "model_version": engine.model.version, "degraded": degraded,
                                "dependencies": service.health.report()}, status_code=200 if ok else 503)
 
     async def infer(request: Request, model_name: str) -> Response:
@@ -351,15 +357,17 @@ def add_routes(app: Any, service: "Service", document: dict, dataplane: Any, rep
                 return _error(400, str(exc), request)
         return await v2.infer(request, Response(), model_name, body)
 
-    routes = app.router.routes
-    routes[:] = [r for r in routes if getattr(r, "path", None) in KEPT_KSERVE_ROUTES]
-    app.add_api_route("/v1/feedback", feedback, methods=["POST"])
-    app.add_api_route(f"/v1/models/{s.model_name}:reload", reload, methods=["POST"])
-    app.add_api_route("/v2/health/ready", ready, methods=["GET"])
-    app.add_api_route("/v2/models/{model_name}/infer", infer, methods=["POST"])
-    # ours first: a path both serve is answered by ours (readiness, the checked infer)
-    ours = routes[-4:]
-    routes[:] = ours + [r for r in routes[:-4] if getattr(r, "path", None) != "/v2/models/{model_name}/infer"]
+    multiprocess = bool(os.environ.get("PROMETHEUS_MULTIPROC_DIR"))
+    for path, handler, method in (
+            ("/metrics", _metrics_handler_multiprocess() if multiprocess else metrics_handler, "GET"),
+            ("/v1/models", v1.models, "GET"), ("/v1/models/{model_name}", v1.model_ready, "GET"),
+            ("/v1/models/{model_name}:predict", v1.predict, "POST"),
+            (f"/v1/models/{s.model_name}:reload", reload, "POST"), ("/v1/feedback", feedback, "POST"),
+            ("/v2", v2.metadata, "GET"), ("/v2/health/live", v2.live, "GET"), ("/v2/health/ready", ready, "GET"),
+            ("/v2/models", v2.models, "GET"), ("/v2/models/{model_name}", v2.model_metadata, "GET"),
+            ("/v2/models/{model_name}/ready", v2.model_ready, "GET"),
+            ("/v2/models/{model_name}/infer", infer, "POST")):
+        app.add_api_route(path, handler, methods=[method], response_model=None)
     app.openapi = lambda: document
 
 
@@ -368,6 +376,11 @@ def add_routes(app: Any, service: "Service", document: dict, dataplane: Any, rep
 def _configure_logs() -> None:
     """One JSON line per request on stderr (voicecart.serving.requests); KServe's per-request
     access and timing lines would cost more than a resolve, so they are off."""
+    import warnings
+
+    from fastapi.exceptions import FastAPIDeprecationWarning
+
+    warnings.filterwarnings("ignore", category=FastAPIDeprecationWarning)  # KServe's app class: ORJSONResponse
     for noisy in ("uvicorn.access", "kserve.trace"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
     ours = logging.getLogger("voicecart")
@@ -509,15 +522,8 @@ def build_server(service: Service) -> Any:
                       model_server.model_repository_extension, s.port, workers=1)
     rest.config.host = s.host
     app = kserve_server.app
-    rest._register_endpoints(app)  # noqa: SLF001 - KServe's routes without its timing middleware and handlers
     document = openapi_document(s.model_name, s.max_instances, service.n_features or None)
     add_routes(app, service, document, model_server.dataplane, model_server.model_repository_extension)
-    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
-        for route in app.router.routes:
-            if getattr(route, "path", None) == "/metrics":
-                app.router.routes.remove(route)
-                break
-        app.add_api_route("/metrics", _metrics_handler_multiprocess(), methods=["GET"])
     add_error_handlers(app)
     app.add_middleware(Frontdoor, max_bytes=s.max_body_bytes, methods=allowed_methods(document))
     return rest
