@@ -1,18 +1,18 @@
 #!/usr/bin/env bash
-# Installs haproxy (Debian package): the real round-robin proxy the serving integration tests put
-# in front of two `voicecart serve` replicas (each test starts its own on a free localhost port).
-# Safe to re-run: does nothing when already there.
+# Installs the serving tests' and benchmark's outside tools (Debian packages): haproxy, the real
+# round-robin proxy the integration tests put in front of two `voicecart serve` replicas, and hey,
+# the HTTP load generator benchmarks/serving.py runs next to its own open-loop client.
+# Each test starts its own instance on a free localhost port. Safe to re-run.
 set -euo pipefail
-if command -v haproxy >/dev/null 2>&1; then
-  echo "haproxy already installed: $(haproxy -v | sed -n 1p)"
+missing=()
+for tool in haproxy hey; do command -v "$tool" >/dev/null 2>&1 || missing+=("$tool"); done
+if [ ${#missing[@]} -eq 0 ]; then
+  echo "haproxy and hey already installed: $(haproxy -v | sed -n 1p)"
   exit 0
 fi
 SUDO=""
 if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
 export DEBIAN_FRONTEND=noninteractive
-if ! apt-cache show haproxy >/dev/null 2>&1; then
-  $SUDO apt-get update -qq
-fi
-$SUDO apt-get install -y -qq --no-install-recommends haproxy >/dev/null || {
-  $SUDO apt-get update -qq && $SUDO apt-get install -y -qq --no-install-recommends haproxy >/dev/null; }
-echo "installed: $(haproxy -v | sed -n 1p)"
+install() { $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null; }
+install || { $SUDO apt-get update -qq && install; }
+echo "installed: ${missing[*]}"
