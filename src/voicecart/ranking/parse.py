@@ -17,8 +17,8 @@ MAX_CHARS = 300
 schema (``ResolveRequest.utterance``) has the same bound, so the parser never sees a longer one."""
 
 CODE_DIGITS = 4
-"""A number of this many digits or more is a product/category code ("add 130206"), not a quantity,
-unless a unit follows it ("1000 grams")."""
+"""A number of this many digits or more that ends the request is a product/category code
+("add 1 130206"), not a quantity; followed by more words it is a quantity ("1000 grams of flour")."""
 
 _NUMBER_WORDS = {
     "zero": 0, "one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7,
@@ -201,6 +201,8 @@ def _parse(text: str | bytes | None) -> ParsedUtterance:
     for phrase in _FILLER_PHRASES:
         cleaned = _strip(cleaned, phrase)
     cleaned = " ".join(cleaned.split())
+    if cleaned.startswith("take ") and cleaned != raw:  # "take the eggs off my list" (the filler went)
+        cleaned = "remove " + cleaned[5:]
     intent, rest = _intent(cleaned)
     words = rest.split()
     if intent is not Intent.add:  # "get my usual bread", "how much is the salmon"
@@ -239,7 +241,7 @@ def _parse(text: str | bytes | None) -> ParsedUtterance:
                     i += 1
                     if unit == "dozen":
                         quantity, unit = quantity * 12, None
-                if i < len(words) and words[i] == "of":
+                if i < len(words) and words[i] in ("of", "x"):  # "2 x milk"
                     i += 1
                 continue
             if w in UNITS and w not in ("l", "g", "can") and len(words) > i + 1:
@@ -277,9 +279,9 @@ MAX_QUANTITY = 1000
 
 
 def _quantity(words: list[str], i: int) -> tuple[float | None, int]:
-    """:func:`_number`, except that a long digit string is a code unless a unit follows it."""
+    """:func:`_number`, except that a long digit string standing last is a code ("add 1 130206")."""
     w = words[i]
-    if w.isdigit() and len(w) >= CODE_DIGITS and not (i + 1 < len(words) and words[i + 1] in UNITS):
+    if w.isdigit() and len(w) >= CODE_DIGITS and i == len(words) - 1:
         return None, 0
     return _number(words, i)
 

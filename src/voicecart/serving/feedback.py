@@ -15,7 +15,7 @@ import sqlite3
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 from voicecart.schemas import FeedbackEvent
@@ -48,6 +48,15 @@ _SELECT = f"SELECT {', '.join(EVENT_COLUMNS)} FROM feedback_events"
 
 def _event(row: tuple) -> FeedbackEvent:
     return FeedbackEvent.model_validate(dict(zip(EVENT_COLUMNS, row)))
+
+
+def outside_window(timestamp: datetime, received: datetime, max_age_s: float, max_ahead_s: float) -> str | None:
+    """Why ``timestamp`` cannot be a label for an event received at ``received`` (None when it can)."""
+    oldest, latest = received - timedelta(seconds=max_age_s), received + timedelta(seconds=max_ahead_s)
+    if oldest <= timestamp <= latest:
+        return None
+    return (f"timestamp: {timestamp.isoformat()} is outside the accepted window "
+            f"[{oldest.isoformat(timespec='seconds')}, {latest.isoformat(timespec='seconds')}]")
 
 
 @dataclass(frozen=True)

@@ -93,7 +93,8 @@ class CircuitBreaker:
         out: dict = {"state": self.state.value}
         if self.state is not State.closed:
             out["error"] = self.last_error
-            out["since_s"] = round(self.clock() - (self.opened_at or self.clock()), 3)
+            opened = self.clock() if self.opened_at is None else self.opened_at
+            out["since_s"] = round(self.clock() - opened, 3)
         return out
 
 

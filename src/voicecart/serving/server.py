@@ -20,7 +20,7 @@ import time
 import uuid
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -41,7 +41,7 @@ from voicecart.serving.bundle import load_serving_model
 from voicecart.serving.conversation import conversation_store
 from voicecart.serving.engine import ResolutionEngine
 from voicecart.serving.errors import BundleError
-from voicecart.serving.feedback import FeedbackIntake, FeedbackLog
+from voicecart.serving.feedback import FeedbackIntake, FeedbackLog, outside_window
 from voicecart.serving.health import Health
 from voicecart.serving.openapi import RANKER_SUFFIX, allowed_methods, check_v2_request, openapi_document
 from voicecart.serving.predictor import FallbackScorer, OnnxScorer
@@ -315,12 +315,9 @@ def add_routes(app: Any, service: "Service", document: dict, dataplane: Any, rep
             event = FeedbackEvent.model_validate(data)
         except ValidationError as exc:
             return _error(400, validation_message(exc), request)
-        oldest, latest = received - timedelta(seconds=s.feedback_max_age_s), received + timedelta(
-            seconds=s.feedback_max_ahead_s)
-        if not oldest <= event.timestamp <= latest:
-            return _error(400, f"timestamp: {event.timestamp.isoformat()} is outside the accepted window "
-                               f"[{oldest.isoformat(timespec='seconds')}, {latest.isoformat(timespec='seconds')}]",
-                          request)
+        late = outside_window(event.timestamp, received, s.feedback_max_age_s, s.feedback_max_ahead_s)
+        if late:
+            return _error(400, late, request)
         appended, flags = await asyncio.get_running_loop().run_in_executor(pool, service.receive_feedback, event)
         if appended.conflict:
             metrics.FEEDBACK_CONFLICTS.inc()
