@@ -59,6 +59,3 @@ class RedisConversationStore:
     def put(self, conversation_id: str, turn: Turn) -> None:
         self._call(self.client.set, self.prefix + conversation_id, json.dumps(turn.to_dict()),
                    ex=max(1, round(self.ttl_s)))
-
-    def __len__(self) -> int:  # pragma: no cover - diagnostics only
-        return sum(1 for _ in self.client.scan_iter(self.prefix + "*"))

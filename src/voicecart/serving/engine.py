@@ -169,7 +169,8 @@ class ResolutionEngine:
         self.settings = settings
         self.max_candidates = max_candidates
         self.health = health or Health()
-        self.conversations = conversations or MemoryConversationStore(settings.conversation_ttl_s)
+        self.conversations = (conversations if conversations is not None
+                              else MemoryConversationStore(settings.conversation_ttl_s))
         self.on_feedback = on_feedback
         self._pool = ThreadPoolExecutor(max_workers=8, thread_name_prefix="profile-read")
         self._swap = threading.Lock()
