@@ -215,11 +215,12 @@ class Frontdoor:
         if allowed is not None and scope["method"] not in allowed:
             listed = ", ".join(sorted(allowed))
             return await _reject(timed_send, 405, f"method: {scope['method']} not allowed (allowed: {listed})",
-                                 [(b"allow", listed.encode())])
+                                 [(b"allow", listed.encode())], f"{scope['method']} {scope['path']}")
         headers = dict(scope.get("headers") or [])
         length = headers.get(b"content-length")
         if length is not None and (not length.isdigit() or int(length) > self.max_bytes):
-            return await _reject(timed_send, 413, f"body: larger than {self.max_bytes} bytes")
+            return await _reject(timed_send, 413, f"body: larger than {self.max_bytes} bytes",
+                                 where=f"{scope['method']} {scope['path']}")
         seen = 0
 
         async def limited() -> dict:
@@ -234,15 +235,16 @@ class Frontdoor:
         try:
             await self.app(scope, limited, timed_send)
         except _TooLarge:
-            await _reject(timed_send, 413, f"body: larger than {self.max_bytes} bytes")
+            await _reject(timed_send, 413, f"body: larger than {self.max_bytes} bytes",
+                          where=f"{scope['method']} {scope['path']}")
 
 
 class _TooLarge(Exception):
     pass
 
 
-async def _reject(send: Any, status: int, message: str, headers: list | None = None) -> None:
-    log.info("%d %s", status, message)
+async def _reject(send: Any, status: int, message: str, headers: list | None = None, where: str = "") -> None:
+    log.info("%d %s: %s", status, where, message)
     body = orjson.dumps({"error": message})
     await send({"type": "http.response.start", "status": status,
                 "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
@@ -298,6 +300,7 @@ def add_routes(app: Any, service: "Service", document: dict, dataplane: Any, rep
     versions and repository load/unload are not served (a caller must not unload the model)."""
     from kserve.protocol.rest.server import metrics_handler
     from kserve.protocol.rest.v1_endpoints import V1Endpoints
+    from kserve.protocol.rest.v2_datamodels import InferenceRequest
     from kserve.protocol.rest.v2_endpoints import V2Endpoints
 
     s = service.settings.serving
@@ -345,14 +348,21 @@ def add_routes(app: Any, service: "Service", document: dict, dataplane: Any, rep
 
     async def infer(request: Request, model_name: str) -> Response:
         body = await request.body()
-        if "inference-header-content-length" not in request.headers and model_name == ranker:
-            try:
-                check_v2_request(orjson.loads(body), n_features=service.n_features)
-            except orjson.JSONDecodeError as exc:
-                return _error(400, f"body: not valid JSON ({exc})", request)
-            except ValueError as exc:
-                return _error(400, str(exc), request)
-        return await v2.infer(request, Response(), model_name, body)
+        if "inference-header-content-length" in request.headers:  # binary tensors: KServe decodes them
+            return await v2.infer(request, Response(), model_name, body)
+        try:
+            data = orjson.loads(body)
+        except orjson.JSONDecodeError as exc:
+            return _error(400, f"body: not valid JSON ({exc})", request)
+        try:
+            if model_name == ranker:
+                check_v2_request(data, n_features=service.n_features)
+            parsed = InferenceRequest.model_validate(data)
+        except ValidationError as exc:
+            return _error(400, validation_message(exc), request)
+        except ValueError as exc:
+            return _error(400, str(exc), request)
+        return await v2.infer(request, Response(), model_name, parsed)
 
     multiprocess = bool(os.environ.get("PROMETHEUS_MULTIPROC_DIR"))
     for path, handler, method in (
