@@ -231,7 +231,8 @@ class ResolutionEngine:
         done = time.perf_counter()
         response = response.model_copy(update={"latency_ms": round((done - received) * 1000, 3),
                                                "conversation_id": conversation_id,
-                                               "fallbacks": fallbacks + response.fallbacks})
+                                               "fallbacks": fallbacks + [f for f in response.fallbacks
+                                                                         if f not in fallbacks]})
         metrics.observe(done - start, response.personalized, response.fallbacks)
         self._log(request, response)
         return response
