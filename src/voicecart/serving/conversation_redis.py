@@ -23,12 +23,21 @@ class RedisConversationStore:
         from redis.backoff import NoBackoff
         from redis.retry import Retry
 
-        self.url = url if "://" in url else f"redis://{url}"
         self.ttl_s = ttl_s
         self.prefix = key_prefix
-        self.client = redis.Redis.from_url(self.url, socket_timeout=timeout_s, socket_connect_timeout=timeout_s,
-                                           retry=Retry(NoBackoff(), 0), retry_on_timeout=False,
-                                           health_check_interval=0)
+        options = dict(socket_timeout=timeout_s, socket_connect_timeout=timeout_s, retry=Retry(NoBackoff(), 0),
+                       retry_on_timeout=False, health_check_interval=0)
+        if "://" in url:
+            self.url = url
+            self.client = redis.Redis.from_url(url, **options)
+        else:  # Feast's form, as features.redis_url holds it: host:port[,password=...][,ssl=true][,db=N]
+            address, *pairs = url.split(",")
+            extra = dict(p.split("=", 1) for p in pairs if "=" in p)
+            host, _, port = address.rpartition(":")
+            self.url = f"redis://{address}"  # never the password (it is printed)
+            self.client = redis.Redis(host=host or address, port=int(port or 6379), password=extra.get("password"),
+                                      ssl=extra.get("ssl", "false").lower() == "true", db=int(extra.get("db", 0)),
+                                      **options)
         failures = getattr(settings, "breaker_failures", 3)
         retry_s = getattr(settings, "breaker_retry_s", 2.0)
         self.breaker = CircuitBreaker("conversations", self.client.ping, failures, retry_s)
