@@ -12,9 +12,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from voicecart.data.store import write_dataset
-from voicecart.data.synthetic import SyntheticConfig, generate
-from voicecart.serving.bundle import build_bundle_from_dataset
+from tests.integration.serving_world import synthetic_world
 from voicecart.serving.local import LocalServer
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -25,11 +23,9 @@ EXAMPLES = int(os.environ.get("VOICECART_SCHEMATHESIS_EXAMPLES", "15"))
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory):
-    root = tmp_path_factory.mktemp("contract")
-    tables, _ = generate(SyntheticConfig(n_customers=150, seed=21))
-    write_dataset(tables, root / "data", source="synthetic")
-    bundle = build_bundle_from_dataset(root / "data", root / "bundle", epochs=1)
-    srv = LocalServer(bundle, "--profiles-from", str(root / "data"), "--deadline-ms", "2000",
+    world = synthetic_world(tmp_path_factory.mktemp("contract"), customers=150, seed=21)
+    root = world["root"]
+    srv = LocalServer(world["bundle"], "--profiles-from", str(root / "data"), "--deadline-ms", "2000",
                       "--feedback-db", str(root / "fb.sqlite"), log_path=root / "server.log")
     with srv:
         srv.log = root / "server.log"  # type: ignore[attr-defined]

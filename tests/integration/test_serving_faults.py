@@ -7,17 +7,14 @@ from __future__ import annotations
 
 import signal
 import time
-from datetime import datetime, timezone
 from pathlib import Path
 
 import httpx
 import pytest
 
+from tests.integration.serving_world import synthetic_world
 from tests.integration.test_features_redis import REDIS, start_redis
 from voicecart.config import FeatureSettings
-from voicecart.data.store import write_dataset
-from voicecart.data.synthetic import SyntheticConfig, generate
-from voicecart.serving.bundle import build_bundle_from_dataset, load_serving_model
 from voicecart.serving.local import LocalServer, free_port
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -28,13 +25,7 @@ HEAL_TRIES = 300  # requests 0.1 s apart while waiting for the breaker's backgro
 
 @pytest.fixture(scope="module")
 def world(tmp_path_factory: pytest.TempPathFactory) -> dict:
-    root = tmp_path_factory.mktemp("faults")
-    tables, _ = generate(SyntheticConfig(n_customers=150, seed=13))
-    write_dataset(tables, root / "data", source="synthetic")
-    bundle = build_bundle_from_dataset(root / "data", root / "bundle", epochs=1)
-    as_of = datetime.fromtimestamp(load_serving_model(bundle).now * 86_400, tz=timezone.utc)
-    return {"root": root, "data": root / "data", "bundle": bundle, "as_of": as_of,
-            "customer": str(tables.customers.column("customer_id")[2])}
+    return synthetic_world(tmp_path_factory.mktemp("faults"), customers=150, seed=13, customer_index=2)
 
 
 def server(world: dict, tmp_path: Path, settings: FeatureSettings, **env: str) -> LocalServer:

@@ -12,10 +12,8 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tests.integration.serving_world import synthetic_world
 from tests.integration.test_features_redis import REDIS, start_redis
-from voicecart.data.store import write_dataset
-from voicecart.data.synthetic import SyntheticConfig, generate
-from voicecart.serving.bundle import build_bundle_from_dataset
 from voicecart.serving.local import LocalServer, free_port, wait_http
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -32,12 +30,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> dict:
     for tool in (REDIS, HAPROXY):
         if not os.path.exists(tool):
             pytest.skip(f"{tool} is not installed: run `make tools` (scripts/tools/redis.sh, haproxy.sh)")
-    root = tmp_path_factory.mktemp("scaleout")
-    tables, _ = generate(SyntheticConfig(n_customers=200, seed=5))
-    write_dataset(tables, root / "data", source="synthetic")
-    bundle = build_bundle_from_dataset(root / "data", root / "bundle", epochs=1)
-    return {"root": root, "data": root / "data", "bundle": bundle,
-            "customer": str(tables.customers.column("customer_id")[4])}
+    return synthetic_world(tmp_path_factory.mktemp("scaleout"), customers=200, seed=5, customer_index=4)
 
 
 @pytest.fixture()
