@@ -43,11 +43,12 @@ def redis(tmp_path):
         proc.wait()
 
 
-def replica(world: dict, tmp_path: Path, name: str, redis_port: int, failures: int = 3) -> LocalServer:
+def replica(world: dict, tmp_path: Path, name: str, redis_port: int, failures: int = 3, workers: int = 1) -> LocalServer:
     env = {"VOICECART_SERVING__CONVERSATIONS__TYPE": "redis",
            "VOICECART_SERVING__CONVERSATIONS__URL": f"127.0.0.1:{redis_port}",
            "VOICECART_SERVING__BREAKER_FAILURES": str(failures), "VOICECART_SERVING__BREAKER_RETRY_S": "60"}
     return LocalServer(world["bundle"], "--profiles-from", str(world["data"]), "--deadline-ms", "2000",
+                       "--workers", str(workers),
                        "--feedback-db", str(tmp_path / f"fb-{name}.sqlite"), env=env,
                        log_path=tmp_path / f"{name}.log")
 
@@ -100,8 +101,9 @@ def essence(answer: dict) -> tuple:
 
 
 def test_a_conversation_spread_over_two_replicas_answers_as_on_one(world, tmp_path, redis):
+    """Replica b runs two worker processes (serving.workers), so the turns cross processes there too."""
     _, redis_port = redis
-    a, b = replica(world, tmp_path, "a", redis_port), replica(world, tmp_path, "b", redis_port)
+    a, b = replica(world, tmp_path, "a", redis_port), replica(world, tmp_path, "b", redis_port, workers=2)
     with a, b:
         proxy, url = start_haproxy(tmp_path, [a.port, b.port])
         try:

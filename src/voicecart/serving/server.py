@@ -577,6 +577,7 @@ def serve(model_dir: str | Path, settings: Settings, profiles: Any = None, servi
 
 
 def _serve_workers(model_dir: str, settings: Settings, profiles_factory: Callable | None) -> None:
+    import shutil
     import signal
     import tempfile
 
@@ -606,6 +607,7 @@ def _serve_workers(model_dir: str, settings: Settings, profiles_factory: Callabl
     for p in procs:
         p.join(timeout=30)
     sock.close()
+    shutil.rmtree(metrics_dir, ignore_errors=True)
 
 
 __all__ = ["Frontdoor", "RankerModel", "ResolveModel", "Service", "build_server", "serve"]
