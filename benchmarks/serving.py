@@ -25,6 +25,7 @@ import argparse
 import asyncio
 import contextlib
 import gc
+import os
 import re
 import shutil
 import signal
@@ -340,6 +341,7 @@ def main() -> None:
     parser.add_argument("--hung-rate", type=float, default=200)
     parser.add_argument("--customers", type=int, default=2000)
     args = parser.parse_args()
+    load_before = os.getloadavg()
 
     with tempfile.TemporaryDirectory(prefix="vc-bench-serving-") as tmp, contextlib.ExitStack() as stack:
         root = Path(tmp)
@@ -396,17 +398,24 @@ def main() -> None:
                 remote = (what, sweep(srv.url, args.rates, args.requests, args.repeats, customers, "transformer->V2"))
             finally:
                 srv.stop()
-    write_section("serving", report(args, healthy, heys, hung, remote, mix))
+    load = os.getloadavg()
+    write_section("serving", report(args, healthy, heys, hung, remote, mix, (load_before, load)))
     print("wrote docs/benchmarks.md (serving)")
 
 
-def report(args, healthy: dict, heys: dict, hung: dict | None, remote, mix: dict) -> str:  # noqa: ANN001
+def report(args, healthy: dict, heys: dict, hung: dict | None, remote, mix: dict,  # noqa: ANN001
+           load: tuple = ()) -> str:
     one = healthy[min(healthy)]
+    busy = ""
+    if load and max(load[0][0], load[1][0]) > (os.cpu_count() or 1):
+        busy = (f" **The machine was busy with other work (1-minute load average {load[0][0]:.1f} at the start, "
+                f"{load[1][0]:.1f} at the end, on {os.cpu_count()} cores): these numbers measure the contention, "
+                "not the server.**")
     lines = ["## Serving under load (`benchmarks/serving.py`)", "",
              f"Real KServe ModelServer on localhost; the load generators share the machine's cores. Our open-loop "
              f"client: {args.repeats} repeats of {args.requests} evenly spaced requests per rate (median; p99 range "
              "in brackets), latency from the scheduled send. *server p99*: the answers' `latency_ms` (receipt to "
-             "answer). Synthetic catalogue, Feast SQLite profiles.", "",
+             "answer). Synthetic catalogue, Feast SQLite profiles." + busy, "",
              "### Healthy rate sweep", "",
              "| path | rate | achieved | p50 ms | p99 ms [range] | server p99 ms | errors | personalized "
              "| p99 vs 1 worker |", "|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
