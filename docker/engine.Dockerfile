@@ -34,7 +34,8 @@ ENV PATH=/opt/venv/bin:$PATH \
     PYTHONUNBUFFERED=1 \
     HOME=/tmp \
     VOICECART_KSERVE_CRDS=/opt/voicecart/kserve/crds \
-    VOICECART_SERVING__FEEDBACK_DB=/tmp/voicecart/feedback/events.sqlite
+    VOICECART_SERVING__FEEDBACK_DB=/tmp/voicecart/feedback/events.sqlite \
+    VOICECART_SERVING__HOST=0.0.0.0
 USER 10001:10001
 WORKDIR /tmp
 EXPOSE 8080

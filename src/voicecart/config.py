@@ -84,6 +84,20 @@ class FeatureSettings(BaseModel):
     registry: str | None = None
     """Feast registry path or URI (gs://, s3://); default ``<store_dir>/registry.db``."""
 
+    def env(self) -> dict[str, str]:
+        """These settings as ``VOICECART_FEATURES__*`` environment variables (for a child process)."""
+        out: dict[str, str] = {}
+
+        def put(prefix: str, value: Any) -> None:
+            if isinstance(value, dict):
+                for k, v in value.items():
+                    put(f"{prefix}__{k.upper()}", v)
+            elif value is not None:
+                out[prefix] = str(value)
+
+        put("VOICECART_FEATURES", self.model_dump(mode="json"))
+        return out
+
 
 class TrajectorySettings(BaseModel):
     embedding_dim: int = Field(default=64, ge=2, le=1024)
@@ -124,23 +138,62 @@ class TritonPredictor(BaseModel):
 PredictorBackend = Annotated[OnnxPredictor | TritonPredictor, Field(discriminator="type"), BeforeValidator(_by_type)]
 
 
+class MemoryConversations(BaseModel):
+    """Conversation turns in this process's memory (bounded LRU): one replica, one worker."""
+
+    type: Literal["memory"] = "memory"
+    max_conversations: int = Field(default=10_000, ge=1)
+
+
+class RedisConversations(BaseModel):
+    """Conversation turns in Redis (the online store's, by default), shared by every replica and worker."""
+
+    type: Literal["redis"] = "redis"
+    url: str | None = None
+    """host:port (or redis://...) of the Redis; default the online store's (``features.online.url``)."""
+    key_prefix: str = Field(default="voicecart:conversation:", min_length=1)
+    timeout_s: float = Field(default=0.05, gt=0)
+    """Socket timeout of each read and write; a slower Redis degrades turns to single-turn answers."""
+
+
+ConversationSettings = Annotated[MemoryConversations | RedisConversations, Field(discriminator="type")]
+
+
 class ServingSettings(BaseModel):
     host: str = "127.0.0.1"
+    """Address the server binds (and prints): 127.0.0.1 locally; the container image sets 0.0.0.0."""
     port: int = Field(default=8080, ge=1, le=65535)
+    workers: int = Field(default=1, ge=1, le=64)
+    """Server processes sharing the port; more than one needs ``conversations.type: redis``."""
     deadline_ms: float = Field(default=50.0, gt=0)
     predictor: PredictorBackend = OnnxPredictor()
-    model_name: str = "voicecart"
+    model_name: str = Field(default="voicecart", pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
     conversation_ttl_s: float = Field(default=300.0, gt=0)
+    conversations: ConversationSettings = MemoryConversations()
+    """Where conversation turns live (``type: memory`` or ``type: redis``)."""
     log_utterances: bool = False
     max_body_bytes: int = Field(default=64 * 1024, ge=1024)
     max_instances: int = Field(default=16, ge=1, le=1024)
     """Most ResolveRequests in one V1 predict call."""
     feedback_db: Path = Path("runs/feedback/events.sqlite")
-    """The durable feedback log (SQLite WAL); events are appended here before the 2xx."""
+    """The durable feedback log (SQLite WAL); events are appended here before the 2xx. A relative
+    path is resolved once, against the working directory at start-up, and printed."""
     feedback_push_interval_s: float = Field(default=0.05, ge=0.0)
     """How long pushes to the online store are batched after an event arrives."""
+    feedback_max_age_s: float = Field(default=30 * 86_400.0, gt=0)
+    """Oldest accepted feedback timestamp, seconds before its receipt."""
+    feedback_max_ahead_s: float = Field(default=300.0, ge=0)
+    """Latest accepted feedback timestamp, seconds after its receipt (clock skew)."""
     reload_poll_s: float = Field(default=0.0, ge=0.0)
     """Poll the model dir (a registry's champion pointer) every N seconds and hot-reload; 0 = off."""
+    breaker_failures: int = Field(default=3, ge=1)
+    """Consecutive failures (errors or timeouts) of a dependency that open its circuit breaker."""
+    breaker_retry_s: float = Field(default=2.0, gt=0)
+    """How long an open breaker skips the dependency before one half-open trial call."""
+    ready_when_degraded: bool = True
+    """Readiness with a degraded dependency (profile store, Redis, Triton): true answers 200 (the
+    pod answers by popularity; the body names what is degraded); false answers 503 (traffic goes to
+    healthy pods)."""
 
 
 class _YamlSource(PydanticBaseSettingsSource):

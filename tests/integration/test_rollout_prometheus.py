@@ -15,7 +15,6 @@ import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-import httpx
 import pytest
 
 from voicecart.rollout import ArmQueries, Policy, PrometheusClient, Rollout, Verdict, apply_merge_patch, read_arm

@@ -99,9 +99,10 @@ def test_store_down_answers_by_popularity_never_a_5xx(world, tmp_path):
                                                                "utterance": "add bread"}]}, timeout=10)
         fb = httpx.post(srv.url + "/v1/feedback", json={
             "event_id": "e-down", "request_id": "r", "customer_id": world["customer"], "product_id": "P00000000",
-            "kind": "bought", "timestamp": "2024-01-01T00:00:00Z"}, timeout=10)
+            "kind": "bought", "timestamp": datetime.now(timezone.utc).isoformat()}, timeout=10)
     (answer,) = r.json()["predictions"]
     assert r.status_code == 200 and answer["product"] is not None
     assert answer["personalized"] is False and answer["fallbacks"] == ["profile_unavailable"]
     assert fb.status_code == 202  # logged durably; pushed when the store is back
+    assert fb.json()["flags"] == ["customer_unchecked"]  # the store could not say whether it knows them
     assert _pushed(tmp_path / "fb.sqlite") == {"e-down": None}

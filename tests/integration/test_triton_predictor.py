@@ -86,7 +86,6 @@ def _answers(url: str, customers: list[str]) -> list[dict]:
 
 
 def test_server_through_triton_answers_like_the_in_process_engine_and_falls_back_when_triton_dies(world, triton, tmp_path):
-    from datetime import datetime, timezone
 
     from voicecart.serving.profiles import profiles_from_dataset
 

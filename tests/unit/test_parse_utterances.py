@@ -83,14 +83,82 @@ TABLE = [
     ("add a thousand and one gallons of milk " * 20, U, 1, None, None),
 ]
 
+# The measured failures of issue 17: codes read as quantities, a filler left in the mention, a
+# negative amount made positive, an utterance too long to read.
+REGRESSIONS = [
+    ("add one 500201", A, 1, None, "500201"),
+    ("add 1 130206", A, 1, None, "130206"),
+    ("add 130206 x2", A, 2, None, "130206"),
+    ("add 2x 130206", A, 2, None, "130206"),
+    ("add two 130206", A, 2, None, "130206"),
+    ("put two apples in my basket", A, 2, None, "apples"),
+    ("add -2 apples", U, 1, None, None),
+    ("add milk " * 40, U, 1, None, None),
+]
+
+# A realistic mix: quantities as words and digits, multipliers, fillers at either end.
+REALISTIC = [
+    ("add 2 milk", A, 2, None, "milk"),
+    ("add milk x2", A, 2, None, "milk"),
+    ("add milk x 3", A, 3, None, "milk"),
+    ("add 2 x milk", A, 2, None, "milk"),
+    ("add 3x yogurt", A, 3, None, "yogurt"),
+    ("add yogurt times two", A, 2, None, "yogurt"),
+    ("add bread two times", A, 2, None, "bread"),
+    ("add four bananas to my basket", A, 4, None, "bananas"),
+    ("put eggs in the basket", A, 1, None, "eggs"),
+    ("put 6 eggs into my basket", A, 6, None, "eggs"),
+    ("add cheese to the list", A, 1, None, "cheese"),
+    ("add two cans of beans to my shopping list", A, 2, "can", "beans"),
+    ("put rice on the list", A, 1, None, "rice"),
+    ("put rice on my shopping list", A, 1, None, "rice"),
+    ("add coffee for me", A, 1, None, "coffee"),
+    ("get me some tea for me please", A, 1, None, "tea"),
+    ("add pasta for us", A, 1, None, "pasta"),
+    ("add 12 eggs to my trolley", A, 12, None, "eggs"),
+    ("add butter to my shopping basket", A, 1, None, "butter"),
+    ("add one yogurt", A, 1, None, "yogurt"),
+    ("add eleven apples", A, 11, None, "apples"),
+    ("add thirty two ounces of yogurt", A, 32, "ounce", "yogurt"),
+    ("add 1000 grams of flour", A, 1000, "gram", "flour"),
+    ("add 500 g of butter", A, 500, "gram", "butter"),
+    ("add 100201", A, 1, None, "100201"),
+    ("add 3 100201", A, 3, None, "100201"),
+    ("add three of 100201", A, 3, None, "100201"),
+    ("please add 2 packs of 530110 to my cart", A, 2, "pack", "530110"),
+    ("buy 2 bottles of 110411", A, 2, "bottle", "110411"),
+    ("can you add a dozen eggs for me", A, 12, None, "eggs"),
+    ("i need 2 loaves of bread for the week", A, 2, "loaf", "bread"),
+    ("add some apples right now", A, 1, None, "apples"),
+    ("okay add milk", A, 1, None, "milk"),
+    ("milk x2", A, 2, None, "milk"),
+    ("two milk", A, 2, None, "milk"),
+    ("remove 2 milk from my cart", R, 2, None, "milk"),
+    ("remove the yogurt from my basket", R, 1, None, "yogurt"),
+    ("take the eggs off my list", R, 1, None, "eggs"),
+    ("reorder my usual coffee x2", O, 2, None, "coffee"),
+    ("add 0 apples", U, 1, None, None),
+    ("add 5000 apples", U, 1, None, None),
+    ("add two milk x3", U, 1, None, None),
+    ("add \u2212 2 apples", U, 1, None, None),
+    ("add to my basket", U, 1, None, None),
+]
+
 
 def test_table_has_at_least_60_cases_including_rejects():
     assert len(TABLE) >= 60
     assert sum(1 for row in TABLE if row[1] is U) >= 10
 
 
-@pytest.mark.parametrize(("utterance", "intent", "quantity", "unit", "mention"), TABLE,
-                         ids=[f"{i:02d}-{row[0][:30]}" for i, row in enumerate(TABLE)])
+ALL = TABLE + REGRESSIONS + REALISTIC
+
+
+def test_realistic_mix_has_at_least_40_cases():
+    assert len(REALISTIC) >= 40 and len(REGRESSIONS) >= 8
+
+
+@pytest.mark.parametrize(("utterance", "intent", "quantity", "unit", "mention"), ALL,
+                         ids=[f"{i:03d}-{row[0][:30]}" for i, row in enumerate(ALL)])
 def test_utterance(utterance, intent, quantity, unit, mention):
     parsed = parse(utterance)
     assert parsed.intent is intent
@@ -122,3 +190,22 @@ def test_non_utf8_bytes_are_decoded_leniently():
 
 def test_five_thousand_characters_is_unknown():
     assert parse("add milk " * 600).intent is U
+
+
+@pytest.mark.parametrize("utterance, reason", [
+    ("add -2 apples", "negative_quantity"), ("add \u22122 apples", "negative_quantity"),
+    ("add milk " * 40, "too_long"), ("add 0 apples", "quantity_out_of_range"),
+    ("add 5000 apples", "quantity_out_of_range"), ("add two milk x3", "two_quantities"),
+    ("what's the weather", "not_shopping"), ("add", "no_product"), ("", "empty"),
+])
+def test_every_unknown_says_why(utterance, reason):
+    parsed = parse(utterance)
+    assert parsed.intent is U and parsed.reason == reason
+
+
+def test_the_request_schema_bounds_the_utterance_at_the_parsers_limit():
+    from voicecart.ranking.parse import MAX_CHARS
+    from voicecart.schemas.api import MAX_UTTERANCE
+
+    assert MAX_UTTERANCE == MAX_CHARS
+    assert parse("add milk " + "x" * (MAX_CHARS - 9)).intent is A  # at the bound it is still read

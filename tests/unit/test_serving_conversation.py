@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from voicecart.schemas import Intent
-from voicecart.serving.conversation import ConversationStore, FollowUpKind, Turn, follow_up, size_of
+from voicecart.serving.conversation import FollowUpKind, MemoryConversationStore, Turn, follow_up, size_of
 
 # utterance, kind (None = a new request), constraint / quantity words
 FOLLOW_UPS = [
@@ -81,7 +81,7 @@ def test_next_skips_rejected_candidates():
 
 
 def test_store_expires_turns_and_keeps_customers_apart():
-    store = ConversationStore(ttl_s=10, max_conversations=2)
+    store = MemoryConversationStore(ttl_s=10, max_conversations=2)
     store.put("conv", _turn(), now=0.0)
     assert store.get("conv", "c1", now=5.0) is not None
     assert store.get("conv", "someone-else", now=5.0) is None
@@ -89,3 +89,13 @@ def test_store_expires_turns_and_keeps_customers_apart():
     for i in range(3):
         store.put(f"k{i}", _turn(), now=0.0)
     assert len(store) == 2 and store.get("k0", "c1", now=1.0) is None
+
+
+def test_a_turn_survives_its_json_form_as_the_redis_backend_stores_it():
+    import json
+
+    turn = _turn()
+    turn.rejected.add(1)
+    turn.position = 2
+    again = Turn.from_dict(json.loads(json.dumps(turn.to_dict())))
+    assert again == turn and again.intent is turn.intent

@@ -207,3 +207,68 @@ def test_utterance_text_is_not_logged_unless_enabled(world, caplog):
         ask(engine(world), world["customer"], "add secret sauce")
     assert caplog.records and all("secret" not in r.getMessage() for r in caplog.records)
     assert world["customer"] in caplog.records[-1].getMessage()
+
+
+class CountingDownStore(DownStore):
+    def __init__(self) -> None:
+        self.calls = 0
+
+    def get(self, customer_id: str) -> CustomerProfile | None:
+        self.calls += 1
+        return super().get(customer_id)
+
+
+def test_a_failing_store_opens_its_breaker_and_is_no_longer_called(world):
+    store = CountingDownStore()
+    e = engine(world, store)
+    answers = [ask(e, world["customer"], "add milk") for _ in range(6)]
+    assert store.calls == 3  # serving.breaker_failures, then skipped until the background trial
+    assert all(a.product is not None and a.fallbacks == ["profile_unavailable"] for a in answers)
+    assert e.health.degraded() == ["profiles"]
+
+
+def test_latency_counts_from_receipt_so_a_wait_for_a_thread_is_not_hidden(world):
+    waited = ask(engine(world), world["customer"], "add milk")
+    e = engine(world)
+    queued = e.resolve(ResolveRequest(customer_id=world["customer"], utterance="add milk"),
+                       received_at=time.perf_counter() - 0.25)
+    assert queued.latency_ms >= 250.0  # the quarter second before the engine started is in the answer
+    assert waited.latency_ms < queued.latency_ms
+
+
+class DownConversations:
+    def get(self, conversation_id, customer_id):
+        from voicecart.serving.conversation import ConversationUnavailable
+
+        raise ConversationUnavailable("redis down")
+
+    def put(self, conversation_id, turn):
+        from voicecart.serving.conversation import ConversationUnavailable
+
+        raise ConversationUnavailable("redis down")
+
+
+def test_a_conversation_store_that_is_down_gives_single_turn_answers_that_say_so(world):
+    e = engine(world, conversations=DownConversations())
+    first = ask(e, world["customer"], "add yogurt", conversation_id="c-down")
+    follow = ask(e, world["customer"], "no, the other one", conversation_id="c-down")
+    assert first.product is not None and first.fallbacks == ["conversation_unavailable"]
+    assert follow.product is None and "conversation_unavailable" in follow.fallbacks
+
+
+def test_a_dead_triton_is_skipped_once_its_breaker_opens(world):
+    local = OnnxScorer(world["bundle"] / "onnx" / "model.onnx")
+    dead = TritonScorer(f"127.0.0.1:{free_port()}", "voicecart", timeout_s=0.2)
+    calls = []
+    real = dead.score
+    dead.score = lambda feeds: calls.append(1) or real(feeds)  # type: ignore[method-assign]
+    e = engine(world, model=replace(world["model"], scorer=FallbackScorer(dead, local)))
+    answers = [ask(e, world["customer"], "add bread") for _ in range(5)]
+    assert len(calls) == 3 and all(a.fallbacks == ["predictor_unavailable"] and a.personalized for a in answers)
+
+
+def test_an_unknown_answer_says_why(world):
+    a = ask(engine(world), world["customer"], "add -2 apples")
+    assert a.product is None and a.reason == "negative_quantity" and "negative" in a.confirmation
+    b = ask(engine(world), world["customer"], "add zzqxj")
+    assert b.reason == "no_candidates"

@@ -44,7 +44,8 @@ def test_checked_in_openapi_document_matches_the_models():
     assert DOC.exists(), "docs/openapi.json missing: run python -m voicecart.serving.openapi"
     assert DOC.read_text() == render(), "docs/openapi.json drifted: run python -m voicecart.serving.openapi"
     doc = json.loads(DOC.read_text())
-    assert set(doc["paths"]) == {"/v1/models/voicecart:predict", "/v1/feedback"}
+    assert {"/v1/models/voicecart:predict", "/v1/feedback", "/v1/models/voicecart:reload", "/v2/health/ready",
+            "/v2/health/live", "/v2/models/voicecart-ranker/infer", "/v2/models/voicecart-ranker"} <= set(doc["paths"])
     assert "customer_id" in doc["components"]["schemas"]["ResolveRequest"]["required"]
 
 
@@ -60,3 +61,42 @@ def test_python_backend_repository_keeps_the_export_signature(tmp_path):
     model_py = (repo / "voicecart" / "1" / "model.py").read_text()
     assert "['features']" in model_py and "'scores'" in model_py
     assert (repo / "voicecart" / "1" / "model.onnx").read_bytes() == b"onnx bytes"
+
+
+@pytest.mark.parametrize("instance, field", [
+    ({**OK, "utterance": "x" * 301}, "instances[0].utterance"),  # longer than the parser reads
+    ({**OK, "utterance": " \u3000 "}, "instances[0].utterance"),  # blank after stripping
+    ({**OK, "customer_id": "c 1"}, "instances[0].customer_id"),
+    ({**OK, "customer_id": "c1\n"}, "instances[0].customer_id"),
+    ({**OK, "conversation_id": "conv\x9b"}, "instances[0].conversation_id"),
+    ({**OK, "utterance": "add milk\x1b"}, "instances[0].utterance"),
+])
+def test_rules_of_the_schema_are_the_rules_of_the_server(instance, field):
+    from jsonschema import Draft202012Validator
+
+    from voicecart.schemas.api import ResolveRequest
+
+    with pytest.raises(InvalidInput) as info:
+        parse_instances({"instances": [instance]}, max_instances=16)
+    assert str(info.value).startswith(field)
+    assert not Draft202012Validator(ResolveRequest.model_json_schema()).is_valid(instance)
+
+
+def test_v2_request_rules_in_python_and_in_the_schema_agree():
+    from jsonschema import Draft202012Validator
+
+    from voicecart.serving.openapi import check_v2_request, v2_request_schema
+
+    validator = Draft202012Validator(v2_request_schema(3))
+    good = {"inputs": [{"name": "features", "shape": [1, 2, 3], "datatype": "FP32", "data": [0.0] * 6}]}
+    bad = [{"inputs": [{**good["inputs"][0], "data": [0.0] * 5}]},
+           {"inputs": [{**good["inputs"][0], "shape": [1, 9, 3], "data": [0.0] * 27}]},
+           {"inputs": [{**good["inputs"][0], "datatype": "FP64"}]},
+           {"inputs": [{**good["inputs"][0], "data": [1e7] * 6}]},
+           {**good, "outputs": [{"name": "other"}]}, {**good, "extra": 1}, {"inputs": []}]
+    check_v2_request(good, 3)
+    assert validator.is_valid(good)
+    for body in bad:
+        assert not validator.is_valid(body), body
+        with pytest.raises(ValueError):
+            check_v2_request(body, 3)

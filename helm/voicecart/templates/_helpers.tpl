@@ -75,6 +75,12 @@ $(VAR) expansion, so it is never written into any object. */}}
   value: {{ .Values.resolution.deadlineMs | quote }}
 - name: VOICECART_SERVING__LOG_UTTERANCES
   value: {{ .Values.resolution.logUtterances | quote }}
+- name: VOICECART_SERVING__WORKERS
+  value: {{ .Values.resolution.workers | quote }}
+- name: VOICECART_SERVING__READY_WHEN_DEGRADED
+  value: {{ .Values.resolution.readyWhenDegraded | quote }}
+- name: VOICECART_SERVING__CONVERSATIONS__TYPE
+  value: {{ .Values.resolution.conversations | quote }}
 - name: VOICECART_FEATURES__OFFLINE__PROJECT
   valueFrom:
     secretKeyRef:

@@ -18,7 +18,7 @@ features_app = typer.Typer(help="Feature store: build features, register them in
 _CONFIG = typer.Option(None, "--config", help="voicecart settings YAML (else VOICECART_CONFIG / env vars).")
 _STORE_DIR = typer.Option(None, "--store-dir", help="Local feature store folder (features.store_dir).")
 _ONLINE = typer.Option(None, "--online", help="Online store: sqlite | redis (features.online).")
-_REDIS = typer.Option(None, "--redis-url", help="Redis host:port (features.redis_url).")
+_REDIS = typer.Option(None, "--redis-url", help="Redis host:port (features.online.url; implies --online redis).")
 
 
 def _settings(config: Path | None, store_dir: Path | None, online: str | None = None, redis_url: str | None = None):
@@ -26,8 +26,12 @@ def _settings(config: Path | None, store_dir: Path | None, online: str | None = 
 
     try:
         settings = load_settings(config).features
-        overrides = {k: v for k, v in {"store_dir": store_dir, "online": online, "redis_url": redis_url}.items()
-                     if v is not None}
+        overrides: dict = {"store_dir": store_dir} if store_dir is not None else {}
+        if online is not None or redis_url is not None:
+            chosen = {"type": online or "redis"}
+            if redis_url is not None:
+                chosen["url"] = redis_url
+            overrides["online"] = chosen
         return settings.model_validate({**settings.model_dump(), **overrides}) if overrides else settings
     except (ConfigError, ValueError) as exc:
         _fail(exc)
@@ -131,18 +135,18 @@ def materialize_cmd(
     views = list(view or ONLINE_VIEWS)
     written: dict[str, int] = {}
     with _progress() as progress:
-        task = progress.add_task(f"materializing into {settings.online}", total=len(views))
+        task = progress.add_task(f"materializing into {settings.online.type}", total=len(views))
         try:
             store = open_store(settings, must_exist=True)
             for name in views:
-                progress.update(task, description=f"materializing {name} into {settings.online}")
+                progress.update(task, description=f"materializing {name} into {settings.online.type}")
                 with contextlib.redirect_stdout(io.StringIO()):  # Feast prints its own banner; we show progress
                     written.update(materialize(settings, t0, t1, views=[name], store=store))
                 progress.advance(task)
         except FeatureStoreError as exc:
             progress.stop()
             _fail(exc)
-    table = Table(title=f"materialized {t0:%Y-%m-%d} .. {t1:%Y-%m-%d} into {settings.online}")
+    table = Table(title=f"materialized {t0:%Y-%m-%d} .. {t1:%Y-%m-%d} into {settings.online.type}")
     table.add_column("view")
     table.add_column("entities", justify="right")
     for name in views:

@@ -8,7 +8,7 @@ Bad rows are reported by row number and skipped, never silently coerced.
 from __future__ import annotations
 
 import sqlite3
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timezone
 from pathlib import Path
 
@@ -27,6 +27,8 @@ class FeedbackLogError(ValueError):
 class ReadResult:
     events: list[FeedbackEvent]
     rejected: list[str]  # "file:row: reason"
+    flagged: dict[str, int] = field(default_factory=dict)
+    """Events the serving intake flagged (unknown_product, unknown_customer, ...): flag -> count."""
 
 
 def read_events(path: str | Path) -> ReadResult:
@@ -37,7 +39,11 @@ def read_events(path: str | Path) -> ReadResult:
     if path.is_dir():
         files = sorted(path.glob("*.parquet"))
         results = [read_events(f) for f in files]
-        return ReadResult([e for r in results for e in r.events], [x for r in results for x in r.rejected])
+        flagged: dict[str, int] = {}
+        for r in results:
+            for k, v in r.flagged.items():
+                flagged[k] = flagged.get(k, 0) + v
+        return ReadResult([e for r in results for e in r.events], [x for r in results for x in r.rejected], flagged)
     if path.suffix in (".db", ".sqlite", ".sqlite3"):
         con = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
         try:
@@ -45,6 +51,7 @@ def read_events(path: str | Path) -> ReadResult:
         except sqlite3.Error as exc:
             raise FeedbackLogError(f"{path}: cannot read table feedback_events ({exc})") from None
         rows = [dict(zip(COLUMNS, r)) for r in cur.fetchall()]
+        flagged = _flag_counts(con)
         con.close()
     else:
         import pyarrow.parquet as pq
@@ -57,6 +64,7 @@ def read_events(path: str | Path) -> ReadResult:
         if missing:
             raise FeedbackLogError(f"{path}: missing column(s) {', '.join(missing)}")
         rows = table.to_pylist()
+        flagged = {}
     events, rejected = [], []
     for i, row in enumerate(rows):
         try:
@@ -64,7 +72,17 @@ def read_events(path: str | Path) -> ReadResult:
         except ValidationError as exc:
             field = ".".join(str(p) for p in exc.errors()[0]["loc"])
             rejected.append(f"{path.name}:{i}: {field}: {exc.errors()[0]['msg']}")
-    return ReadResult(events, rejected)
+    return ReadResult(events, rejected, flagged)
+
+
+def _flag_counts(con: sqlite3.Connection) -> dict[str, int]:
+    if "flags" not in {row[1] for row in con.execute("PRAGMA table_info(feedback_events)")}:
+        return {}
+    counts: dict[str, int] = {}
+    for (flags,) in con.execute("SELECT flags FROM feedback_events WHERE flags != ''"):
+        for flag in flags.split(","):
+            counts[flag] = counts.get(flag, 0) + 1
+    return counts
 
 
 def write_events(events: list[FeedbackEvent], path: str | Path) -> Path:

@@ -13,7 +13,12 @@ import unicodedata
 from voicecart.schemas import Intent, ParsedUtterance
 
 MAX_CHARS = 300
-"""Longer inputs are not one shopping request (a voice turn is a sentence or two)."""
+"""Longer inputs are not one shopping request (a voice turn is a sentence or two). The request
+schema (``ResolveRequest.utterance``) has the same bound, so the parser never sees a longer one."""
+
+CODE_DIGITS = 4
+"""A number of this many digits or more that ends the request is a product/category code
+("add 1 130206"), not a quantity; followed by more words it is a quantity ("1000 grams of flour")."""
 
 _NUMBER_WORDS = {
     "zero": 0, "one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7,
@@ -50,6 +55,11 @@ ATTRIBUTES = (
 
 # Phrases removed wherever they appear (politeness, cart words, ASR hesitations).
 _FILLER_PHRASES = (
+    "to my shopping basket", "to the shopping basket", "in my shopping basket", "in my shopping cart",
+    "into my basket", "into the basket", "in my basket", "in the basket", "on my shopping list",
+    "on the shopping list", "on the list", "onto my list", "onto the list", "to my trolley", "in my trolley",
+    "to my groceries", "to my grocery list", "to the grocery list", "to our list", "to our cart",
+    "for us", "for later", "for the week", "right now", "when you get a chance",
     "to my shopping cart", "to the shopping cart", "to my shopping list", "to my cart", "to the cart",
     "to my basket", "to the basket", "to my list", "to the list", "to my order", "in my cart",
     "into my cart", "into the cart", "from my cart", "from the cart", "out of my cart",
@@ -162,57 +172,76 @@ def _intent(text: str) -> tuple[Intent, str]:
 
 
 def parse(text: str | bytes | None) -> ParsedUtterance:
-    """Understand one utterance. Never raises: what it cannot read is ``Intent.unknown``."""
+    """Understand one utterance. Never raises: what it cannot read is ``Intent.unknown`` with a ``reason``."""
     try:
         return _parse(text)
     except Exception:  # noqa: BLE001 - the request path must always get an answer
-        return ParsedUtterance(intent=Intent.unknown)
+        return _unknown("unreadable")
+
+
+def _unknown(reason: str, **kw: object) -> ParsedUtterance:
+    return ParsedUtterance(intent=Intent.unknown, reason=reason, **kw)  # type: ignore[arg-type]
+
+
+_NEGATIVE = re.compile(r"(?:^|\s)[-\u2212]\s?\d")
+_TIMES = re.compile(r"^(?:x(\d{1,3})|(\d{1,3})x)$")  # "x2", "2x"
 
 
 def _parse(text: str | bytes | None) -> ParsedUtterance:
+    if isinstance(text, str) and len(text) > MAX_CHARS:
+        return _unknown("too_long")
     raw = normalize(text)
-    if not raw or len(raw) > MAX_CHARS:
-        return ParsedUtterance(intent=Intent.unknown)
+    if not raw:
+        return _unknown("empty")
+    if len(raw) > MAX_CHARS:
+        return _unknown("too_long")
+    if isinstance(text, str) and _NEGATIVE.search(text):
+        return _unknown("negative_quantity")
     cleaned = raw
     for phrase in _FILLER_PHRASES:
         cleaned = _strip(cleaned, phrase)
     cleaned = " ".join(cleaned.split())
-    # Category codes (Ta-Feng has no product names): "add 100205", "subclass 100205".
+    if cleaned.startswith("take ") and cleaned != raw:  # "take the eggs off my list" (the filler went)
+        cleaned = "remove " + cleaned[5:]
     intent, rest = _intent(cleaned)
     words = rest.split()
     if intent is not Intent.add:  # "get my usual bread", "how much is the salmon"
         while words and words[0] in ("get", "buy", "order", "add", "put", "is", "are", "does", "do", "i"):
             words.pop(0)
     if intent is Intent.ask and any(w in _NOT_SHOPPING for w in words):
-        return ParsedUtterance(intent=Intent.unknown)
+        return _unknown("not_shopping")
     bare = intent is Intent.unknown
     if bare:
-        if not words or any(w in _NOT_SHOPPING for w in words) or len(words) > 6:
-            return ParsedUtterance(intent=Intent.unknown)
+        if not words:
+            return _unknown("no_product")
+        if any(w in _NOT_SHOPPING for w in words) or len(words) > 6:
+            return _unknown("not_shopping")
         intent = Intent.add  # "two gallons of milk" is an add request
     elif intent is Intent.add and any(w in _NOT_SHOPPING for w in words) and not _has_quantity(words):
         if {"play", "call", "text", "weather", "joke", "timer", "alarm", "song", "music"} & set(words):
-            return ParsedUtterance(intent=Intent.unknown)
+            return _unknown("not_shopping")
 
+    words, times = _times(words)
+    # Category codes (Ta-Feng has no product names): "add 100205", "subclass 100205".
     code = _CATEGORY.match(" ".join(words))
-    if code is not None and (len(code.group(1)) >= 4 or not words[0].isdigit()):
-        return ParsedUtterance(intent=intent, mention=code.group(1), category=code.group(1))
-    quantity, unit = 1.0, None
+    if code is not None and (len(code.group(1)) >= CODE_DIGITS or not words[0].isdigit()):
+        return ParsedUtterance(intent=intent, quantity=times or 1.0, mention=code.group(1), category=code.group(1))
+    quantity, unit, counted = 1.0, None, False
     mention_words: list[str] = []
     i = 0
     while i < len(words):
         w = words[i]
-        if not mention_words and quantity == 1.0 and unit is None:
-            value, used = _number(words, i)
+        if not mention_words and not counted and unit is None:
+            value, used = _quantity(words, i)
             if value is not None:
-                quantity = value
+                quantity, counted = value, True
                 i += used
                 if i < len(words) and words[i] in UNITS:
                     unit = UNITS[words[i]]
                     i += 1
                     if unit == "dozen":
                         quantity, unit = quantity * 12, None
-                if i < len(words) and words[i] == "of":
+                if i < len(words) and words[i] in ("of", "x"):  # "2 x milk"
                     i += 1
                 continue
             if w in UNITS and w not in ("l", "g", "can") and len(words) > i + 1:
@@ -228,10 +257,14 @@ def _parse(text: str | bytes | None) -> ParsedUtterance:
     while mention_words and mention_words[-1] in _ARTICLES | {"again", "too", "as", "well"}:
         mention_words.pop()
     mention = " ".join(mention_words) or None
-    if quantity <= 0 or quantity > 1000:
-        return ParsedUtterance(intent=Intent.unknown)
+    if times is not None:
+        if counted and quantity != 1.0:
+            return _unknown("two_quantities", quantity=quantity, unit=unit)
+        quantity = times
+    if quantity <= 0 or quantity > MAX_QUANTITY:
+        return _unknown("quantity_out_of_range", unit=unit)
     if mention is None and intent in (Intent.add, Intent.remove):
-        return ParsedUtterance(intent=Intent.unknown, quantity=quantity, unit=unit)
+        return _unknown("no_product", quantity=quantity, unit=unit)
     category = None
     if mention is not None:
         m = _CATEGORY.match(mention)
@@ -240,6 +273,36 @@ def _parse(text: str | bytes | None) -> ParsedUtterance:
     attributes = [a for a in ATTRIBUTES if mention and _phrase(mention, a)]
     return ParsedUtterance(intent=intent, quantity=quantity, unit=unit, mention=mention,
                            category=category, attributes=attributes)
+
+
+MAX_QUANTITY = 1000
+
+
+def _quantity(words: list[str], i: int) -> tuple[float | None, int]:
+    """:func:`_number`, except that a long digit string standing last is a code ("add 1 130206")."""
+    w = words[i]
+    if w.isdigit() and len(w) >= CODE_DIGITS and i == len(words) - 1:
+        return None, 0
+    return _number(words, i)
+
+
+def _times(words: list[str]) -> tuple[list[str], float | None]:
+    """A multiplier at either end ("x2", "2x", "times two", "two times") -> (other words, value)."""
+    for at in (-1, 0):
+        if words and (m := _TIMES.match(words[at])):
+            rest = words[:-1] if at == -1 else words[1:]
+            return rest, float(m.group(1) or m.group(2))
+    if len(words) > 2 and words[-2] in ("x", "times") and (value := _word_number(words[-1])) is not None:
+        return words[:-2], value
+    if len(words) > 2 and words[-1] == "times" and (value := _word_number(words[-2])) is not None:
+        return words[:-2], value
+    return words, None
+
+
+def _word_number(word: str) -> float | None:
+    if re.fullmatch(r"\d{1,3}", word):
+        return float(word)
+    return float(_NUMBER_WORDS[word]) if word in _NUMBER_WORDS else None
 
 
 def _has_quantity(words: list[str]) -> bool:

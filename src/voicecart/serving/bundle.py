@@ -9,6 +9,7 @@ same SQL over a prepared dataset — read at load and on every reload. Serving n
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
@@ -37,24 +38,27 @@ def catalog_path(root: Path) -> Path:
     raise BundleError(f"{root} has no catalogue (looked for {', '.join(CATALOG_FILES)})")
 
 
+def _dataset_stats(data_dir: str | Path, as_of: datetime | None) -> pa.Table:
+    from voicecart.features.build import materialized
+
+    return materialized(data_dir, as_of)[1]
+
+
+def _feast_stats(settings) -> pa.Table:  # noqa: ANN001
+    from voicecart.features.online import read_product_stats
+
+    return read_product_stats(settings)
+
+
 def stats_from_dataset(data_dir: str | Path, as_of: datetime | None = None) -> StatsSource:
-    """Product statistics computed by the feature SQL over a prepared dataset (default: after its last order)."""
-    def read() -> pa.Table:
-        from voicecart.features.build import materialized
-
-        return materialized(data_dir, as_of)[1]
-
-    return read
+    """Product statistics computed by the feature SQL over a prepared dataset (default: after its last order);
+    picklable, so every worker process can read them."""
+    return functools.partial(_dataset_stats, data_dir, as_of)
 
 
 def stats_from_feast(settings) -> StatsSource:  # noqa: ANN001 - config.FeatureSettings
     """Product statistics from the Feast online store's ``product_features`` view (all products)."""
-    def read() -> pa.Table:
-        from voicecart.features.online import read_product_stats
-
-        return read_product_stats(settings)
-
-    return read
+    return functools.partial(_feast_stats, settings)
 
 
 def catalog_with_stats(catalog: Catalog, rows: pa.Table | None) -> Catalog:

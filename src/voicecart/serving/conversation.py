@@ -3,7 +3,9 @@
 A follow-up refers to the last answer: "no, the other one" (next alternative), "the organic one"
 / "the bigger one" (the same candidates under a constraint), "make it three" (quantity),
 "cancel that" (undo). :func:`follow_up` recognises them; the engine applies them to the
-:class:`Turn` kept in the :class:`ConversationStore` (TTL'd, bounded, in memory).
+:class:`Turn` kept in a :class:`ConversationStore`: :class:`MemoryConversationStore` here (TTL'd,
+bounded, one process), or ``conversation_redis.RedisConversationStore`` (shared by replicas),
+chosen by ``serving.conversations.type`` through :func:`conversation_store`.
 """
 
 from __future__ import annotations
@@ -14,9 +16,11 @@ import time
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from enum import Enum
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
+
+from voicecart.serving.errors import ServingError
 
 
 class FollowUpKind(str, Enum):
@@ -144,7 +148,37 @@ class Turn:
         return None
 
 
-class ConversationStore:
+    def to_dict(self) -> dict:
+        """JSON-ready (the Redis backend stores it); :meth:`from_dict` reads it back."""
+        return {"customer_id": self.customer_id, "request_id": self.request_id, "product_ids": self.product_ids,
+                "titles": self.titles, "scores": self.scores, "rel_price": self.rel_price,
+                "position": self.position, "quantity": self.quantity, "unit": self.unit,
+                "intent": getattr(self.intent, "value", self.intent), "personalized": self.personalized,
+                "cancelled": self.cancelled, "rejected": sorted(self.rejected)}
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "Turn":
+        from voicecart.schemas import Intent
+
+        return cls(**{**data, "intent": Intent(data["intent"]), "rejected": set(data["rejected"])})
+
+
+class ConversationUnavailable(ServingError):
+    """The conversation store did not answer (the turn is answered as a new request)."""
+
+
+class ConversationStore(Protocol):
+    """conversation_id -> the last Turn, for ``ttl_s`` seconds after it was written."""
+
+    def get(self, conversation_id: str, customer_id: str) -> Turn | None:
+        """The turn, or None (unknown, expired, or another customer's); raises ConversationUnavailable."""
+        ...
+
+    def put(self, conversation_id: str, turn: Turn) -> None:
+        ...
+
+
+class MemoryConversationStore:
     """conversation_id -> Turn, with a TTL (seconds) and a bound on how many are kept (LRU)."""
 
     def __init__(self, ttl_s: float = 300.0, max_conversations: int = 10_000) -> None:
@@ -177,3 +211,18 @@ class ConversationStore:
 
     def __len__(self) -> int:
         return len(self._turns)
+
+
+def conversation_store(settings: Any, redis_url: str | None, health: Any = None) -> ConversationStore:
+    """The store ``settings.conversations`` names (ServingSettings); ``redis_url`` is the online store's
+    (None when the online store is not Redis: the conversation store then needs its own ``url``)."""
+    conf = settings.conversations
+    if conf.type == "redis":
+        from voicecart.serving.conversation_redis import RedisConversationStore
+
+        if not (conf.url or redis_url):
+            raise ValueError("serving.conversations.type is redis but neither serving.conversations.url nor a Redis "
+                             "online store (features.online) names one")
+        return RedisConversationStore(conf.url or redis_url, settings.conversation_ttl_s, conf.key_prefix,
+                                      conf.timeout_s, settings=settings, health=health)
+    return MemoryConversationStore(settings.conversation_ttl_s, conf.max_conversations)

@@ -28,7 +28,9 @@ from voicecart.ranking.parse import parse
 from voicecart.schemas import (CustomerProfile, FeedbackEvent, Intent, ParsedUtterance, ProductRef,
                                ResolveRequest, ResolveResponse)
 from voicecart.serving import metrics
-from voicecart.serving.conversation import ConversationStore, FollowUp, FollowUpKind, Turn, follow_up
+from voicecart.serving.conversation import (ConversationStore, ConversationUnavailable, FollowUp, FollowUpKind,
+                                            MemoryConversationStore, Turn, follow_up)
+from voicecart.serving.health import CircuitBreaker, Health
 from voicecart.serving.predictor import Scorer
 
 log = logging.getLogger("voicecart.serving.requests")
@@ -90,10 +92,17 @@ def features_step(model: ServingModel, profile: CustomerProfile, cands: Candidat
 
 
 def rank_step(model: ServingModel, cands: Candidates, feeds: dict[str, np.ndarray],
-              personalized: bool = True) -> tuple[Ranked, str | None]:
-    with_source = getattr(model.scorer, "score_with_source", None)  # a remote predictor that can fall back
+              personalized: bool = True, predictor: CircuitBreaker | None = None) -> tuple[Ranked, str | None]:
+    """Score with the model's scorer; a remote predictor (one that can fall back to the in-process one)
+    whose breaker is open is skipped for the local one."""
+    with_source = getattr(model.scorer, "score_with_source", None)
     if with_source is not None:
-        scores, fallback = with_source(feeds)
+        if predictor is not None and not predictor.allow():
+            scores, fallback = model.scorer.fallback.score(feeds), "predictor_unavailable"
+        else:
+            scores, fallback = with_source(feeds)
+            if predictor is not None:
+                predictor.failure("triton call failed") if fallback else predictor.success()
     else:
         scores, fallback = model.scorer.score(feeds), None
     scores = np.asarray(scores, np.float32).reshape(-1)[: len(cands)]
@@ -102,7 +111,7 @@ def rank_step(model: ServingModel, cands: Candidates, feeds: dict[str, np.ndarra
 
 
 def answer_step(model: ServingModel, request_id: str, parsed: ParsedUtterance, ranked: Ranked, position: int = 0,
-                fallbacks: list[str] | None = None) -> ResolveResponse:
+                fallbacks: list[str] | None = None, reason: str | None = None) -> ResolveResponse:
     refs = [_ref(model.catalog, int(p), float(s)) for p, s in zip(ranked.product, ranked.score)]
     product = refs[position] if position < len(refs) else None
     alternatives = [r for i, r in enumerate(refs) if i != position][:N_ALTERNATIVES]
@@ -110,7 +119,7 @@ def answer_step(model: ServingModel, request_id: str, parsed: ParsedUtterance, r
         request_id=request_id, intent=parsed.intent, quantity=parsed.quantity, unit=parsed.unit,
         product=product, alternatives=alternatives, confirmation=confirmation(parsed, product),
         personalized=ranked.personalized and product is not None, model_version=model.version,
-        latency_ms=0.0, fallbacks=list(fallbacks or []))
+        latency_ms=0.0, fallbacks=list(fallbacks or []), reason=reason if product is None else None)
 
 
 def _ref(catalog: Catalog, index: int, score: float | None) -> ProductRef:
@@ -126,10 +135,19 @@ def _amount(quantity: float, unit: str | None) -> str:
     return f"{q} {unit}{'' if quantity == 1 else 's'} of" if unit else f"{q} x"
 
 
+_UNKNOWN_SPEECH = {
+    "negative_quantity": "Sorry, I can't add a negative amount. How many would you like?",
+    "quantity_out_of_range": "Sorry, that amount is more than I can add at once. How many would you like?",
+    "two_quantities": "Sorry, I heard two amounts. How many would you like?",
+    "too_long": "Sorry, that was a lot at once. Could you ask for one product at a time?",
+    "not_shopping": "Sorry, I can only help with your shopping cart.",
+}
+
+
 def confirmation(parsed: ParsedUtterance, product: ProductRef | None) -> str:
     """The sentence the assistant speaks back."""
     if parsed.intent is Intent.unknown:
-        return "Sorry, I didn't catch what to add. Could you say it again?"
+        return _UNKNOWN_SPEECH.get(parsed.reason or "", "Sorry, I didn't catch what to add. Could you say it again?")
     if product is None:
         return f"Sorry, I couldn't find {parsed.mention or 'that'}."
     if parsed.intent is Intent.remove:
@@ -145,16 +163,32 @@ class ResolutionEngine:
     """Runs the steps for one request under a deadline; holds the current model and conversations."""
 
     def __init__(self, model: ServingModel, profiles: ProfileSource | None, settings: ServingSettings,
-                 max_candidates: int = 100, on_feedback: Callable[[FeedbackEvent], object] | None = None) -> None:
+                 max_candidates: int = 100, on_feedback: Callable[[FeedbackEvent], object] | None = None,
+                 conversations: ConversationStore | None = None, health: Health | None = None) -> None:
         self._model = model
         self.profiles = profiles
         self.settings = settings
         self.max_candidates = max_candidates
-        self.conversations = ConversationStore(settings.conversation_ttl_s)
+        self.health = health or Health()
+        self.conversations = (conversations if conversations is not None
+                              else MemoryConversationStore(settings.conversation_ttl_s))
         self.on_feedback = on_feedback
         self._pool = ThreadPoolExecutor(max_workers=8, thread_name_prefix="profile-read")
         self._swap = threading.Lock()
+        self.profile_breaker = None
+        if profiles is not None:
+            trial = getattr(profiles, "probe", None) or (lambda: profiles.get("voicecart-health-probe"))
+            self.profile_breaker = self.health.add(CircuitBreaker(
+                "profiles", trial, settings.breaker_failures, settings.breaker_retry_s))
+        self.predictor_breaker = self.health.add(CircuitBreaker(
+            "predictor", self._predictor_trial, settings.breaker_failures, settings.breaker_retry_s))
         metrics.set_model_version(model.version)
+
+    def _predictor_trial(self) -> None:
+        scorer = self._model.scorer
+        ready = getattr(getattr(scorer, "primary", None), "ready", None)
+        if ready is not None and not ready():
+            raise ConnectionError("remote predictor not ready")
 
     @property
     def model(self) -> ServingModel:
@@ -176,26 +210,49 @@ class ResolutionEngine:
                 rank_step(self._model, cands, features_step(self._model, CustomerProfile(customer_id="warm-up"), cands))
 
     # -- request path --
-    def resolve(self, request: ResolveRequest) -> ResolveResponse:
+    def resolve(self, request: ResolveRequest, received_at: float | None = None) -> ResolveResponse:
+        """Answer one request. ``received_at`` (``time.perf_counter()`` when the server received it)
+        makes ``latency_ms`` and the deadline count the wait for a worker thread too."""
         start = time.perf_counter()
-        deadline = start + self.settings.deadline_ms / 1000
+        received = start if received_at is None else min(received_at, start)
+        deadline = received + self.settings.deadline_ms / 1000
         model = self._model  # one version for the whole request
         request_id = request.request_id or uuid.uuid4().hex
         conversation_id = request.conversation_id or uuid.uuid4().hex
-        turn = self.conversations.get(conversation_id, request.customer_id) if request.conversation_id else None
+        fallbacks: list[str] = []
+        turn = self._turn_of(conversation_id, request.customer_id, fallbacks) if request.conversation_id else None
         followed = follow_up(request.utterance) if turn is not None else None
         if followed is not None and turn is not None:
             response = self._follow_up(model, request_id, request.customer_id, turn, followed)
+            self._keep(conversation_id, turn, response.fallbacks)
         else:
             response, turn = self._resolve_new(model, request, request_id, deadline)
             if turn is not None:
-                self.conversations.put(conversation_id, turn)
-        latency = time.perf_counter() - start
-        response = response.model_copy(update={"latency_ms": round(latency * 1000, 3),
-                                               "conversation_id": conversation_id})
-        metrics.observe(latency, response.personalized, response.fallbacks)
+                self._keep(conversation_id, turn, response.fallbacks)
+        done = time.perf_counter()
+        response = response.model_copy(update={"latency_ms": round((done - received) * 1000, 3),
+                                               "conversation_id": conversation_id,
+                                               "fallbacks": fallbacks + [f for f in response.fallbacks
+                                                                         if f not in fallbacks]})
+        metrics.observe(done - start, response.personalized, response.fallbacks)
         self._log(request, response)
         return response
+
+    def _turn_of(self, conversation_id: str, customer_id: str, fallbacks: list[str]) -> Turn | None:
+        try:
+            return self.conversations.get(conversation_id, customer_id)
+        except ConversationUnavailable as exc:
+            log.warning("conversation read failed, answering as a new request: %s", exc)
+            fallbacks.append("conversation_unavailable")
+            return None
+
+    def _keep(self, conversation_id: str, turn: Turn, fallbacks: list[str]) -> None:
+        try:
+            self.conversations.put(conversation_id, turn)
+        except ConversationUnavailable as exc:
+            log.warning("conversation write failed: %s", exc)
+            if "conversation_unavailable" not in fallbacks:
+                fallbacks.append("conversation_unavailable")
 
     def _resolve_new(self, model: ServingModel, request: ResolveRequest, request_id: str,
                      deadline: float) -> tuple[ResolveResponse, Turn | None]:
@@ -205,15 +262,17 @@ class ResolutionEngine:
         if len(cands) == 0:
             if profile_read is not None:
                 profile_read.cancel()
-            why = ["not_understood"] if parsed.intent is Intent.unknown else ["no_candidates"]
-            return answer_step(model, request_id, parsed, Ranked(cands.product, cands.text_score, False), fallbacks=why), None
+            why = "not_understood" if parsed.intent is Intent.unknown else "no_candidates"
+            return answer_step(model, request_id, parsed, Ranked(cands.product, cands.text_score, False),
+                               fallbacks=[why], reason=parsed.reason or why), None
         fallbacks: list[str] = []
         ranked = popularity_step(model, cands)  # the best answer so far
         profile = self._await_profile(profile_read, deadline, fallbacks)
         if profile is not None and time.perf_counter() < deadline:
             try:
                 feeds = features_step(model, profile, cands)
-                personal, fallback = rank_step(model, cands, feeds, personalized=profile.has_history)
+                personal, fallback = rank_step(model, cands, feeds, personalized=profile.has_history,
+                                               predictor=self.predictor_breaker)
             except Exception as exc:  # noqa: BLE001 - a failing ranker must not fail the request
                 log.warning("ranker failed, answering by popularity: %s", type(exc).__name__)
                 fallbacks.append("ranker_failed")
@@ -230,26 +289,34 @@ class ResolutionEngine:
         return response, self._turn(model, request.customer_id, request_id, parsed, ranked)
 
     def _read_profile(self, customer_id: str) -> Future | None:
-        if self.profiles is None:
+        """Start the ONE profile read (None: no store, or its breaker is open)."""
+        if self.profiles is None or (self.profile_breaker is not None and not self.profile_breaker.allow()):
             return None
         return self._pool.submit(self.profiles.get, customer_id)
 
     def _await_profile(self, read: Future | None, deadline: float, fallbacks: list[str]) -> CustomerProfile | None:
+        """Wait for the read at most 60 % of what is left of the deadline (the rest is for features + rank)."""
         if read is None:
             fallbacks.append("profile_unavailable")
             return None
-        # leave a share of the budget for features + rank
         budget = max(0.0, (deadline - time.perf_counter()) * 0.6)
+        breaker = self.profile_breaker
         try:
             profile = read.result(timeout=budget)
         except FutureTimeout:
             read.cancel()
+            if breaker is not None:
+                breaker.failure(f"read slower than {budget * 1000:.0f} ms")
             fallbacks.append("profile_timeout")
             return None
         except Exception as exc:  # noqa: BLE001 - store down: answer by popularity
             log.warning("profile read failed: %s", type(exc).__name__)
+            if breaker is not None:
+                breaker.failure(f"{type(exc).__name__}: {exc}"[:300])
             fallbacks.append("profile_unavailable")
             return None
+        if breaker is not None:
+            breaker.success()
         if profile is None:
             fallbacks.append("no_profile")
         return profile

@@ -2,6 +2,10 @@
 then pushed to the online store; events whose push failed are replayed on restart.
 
 The log is also the next training window's source of implicit labels (kept/removed/swapped/...).
+An ``event_id`` is an idempotency key: the same body again is a duplicate (acknowledged, not
+stored twice); a different body under a logged id is a conflict (refused, the stored row wins).
+Each row carries ``flags`` (comma-separated: ``unknown_product``, ``unknown_customer``,
+``customer_unchecked``) that ``voicecart.feedback.read_events`` counts for training.
 """
 
 from __future__ import annotations
@@ -11,7 +15,7 @@ import sqlite3
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 from voicecart.schemas import FeedbackEvent
@@ -31,7 +35,8 @@ CREATE TABLE IF NOT EXISTS feedback_events (
     substitute_id TEXT,
     timestamp     TEXT NOT NULL,
     received_at   TEXT NOT NULL,
-    pushed_at     TEXT
+    pushed_at     TEXT,
+    flags         TEXT NOT NULL DEFAULT ''
 );
 CREATE INDEX IF NOT EXISTS feedback_unpushed ON feedback_events (pushed_at) WHERE pushed_at IS NULL;
 """
@@ -45,10 +50,31 @@ def _event(row: tuple) -> FeedbackEvent:
     return FeedbackEvent.model_validate(dict(zip(EVENT_COLUMNS, row)))
 
 
+def outside_window(timestamp: datetime, received: datetime, max_age_s: float, max_ahead_s: float) -> str | None:
+    """Why ``timestamp`` cannot be a label for an event received at ``received`` (None when it can)."""
+    oldest, latest = received - timedelta(seconds=max_age_s), received + timedelta(seconds=max_ahead_s)
+    if oldest <= timestamp <= latest:
+        return None
+    return (f"timestamp: {timestamp.isoformat()} is outside the accepted window "
+            f"[{oldest.isoformat(timespec='seconds')}, {latest.isoformat(timespec='seconds')}]")
+
+
 @dataclass(frozen=True)
 class Appended:
     event_id: str
     duplicate: bool
+    conflict: tuple[str, ...] = ()
+    """For an event_id already logged with a different body: the fields that differ."""
+
+
+def _stored(value: object) -> object:
+    return value.isoformat() if isinstance(value, datetime) else value
+
+
+def _differs(field: str, logged: object, new: object) -> bool:
+    if field == "timestamp" and logged is not None and new is not None:
+        return datetime.fromisoformat(str(logged)) != new  # the same instant, written with another offset, is equal
+    return logged != _stored(new)
 
 
 class FeedbackLog:
@@ -65,17 +91,29 @@ class FeedbackLog:
         self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=FULL")
+        self._db.execute("PRAGMA busy_timeout=5000")  # several worker processes may share one log
         self._db.executescript(_SCHEMA)
+        columns = {row[1] for row in self._db.execute("PRAGMA table_info(feedback_events)")}
+        if "flags" not in columns:  # a log written before flags existed
+            self._db.execute("ALTER TABLE feedback_events ADD COLUMN flags TEXT NOT NULL DEFAULT ''")
 
-    def append(self, event: FeedbackEvent) -> Appended:
+    def append(self, event: FeedbackEvent, flags: tuple[str, ...] = ()) -> Appended:
         now = datetime.now(timezone.utc).isoformat()
+        values = [_stored(getattr(event, c)) for c in EVENT_COLUMNS]
         with self._lock:
-            values = [getattr(event, c) for c in EVENT_COLUMNS]
-            values = [v.isoformat() if isinstance(v, datetime) else v for v in values]
             cur = self._db.execute(
-                f"INSERT OR IGNORE INTO feedback_events ({', '.join(EVENT_COLUMNS)}, received_at) "
-                f"VALUES ({', '.join('?' * (len(EVENT_COLUMNS) + 1))})", (*values, now))
-        return Appended(event.event_id, duplicate=cur.rowcount == 0)
+                f"INSERT OR IGNORE INTO feedback_events ({', '.join(EVENT_COLUMNS)}, received_at, flags) "
+                f"VALUES ({', '.join('?' * (len(EVENT_COLUMNS) + 2))})", (*values, now, ",".join(flags)))
+            if cur.rowcount:
+                return Appended(event.event_id, duplicate=False)
+            logged = self._db.execute(f"{_SELECT} WHERE event_id = ?", (event.event_id,)).fetchone()
+        differ = tuple(c for c, old in zip(EVENT_COLUMNS, logged) if _differs(c, old, getattr(event, c)))
+        return Appended(event.event_id, duplicate=not differ, conflict=differ)
+
+    def flags(self) -> dict[str, str]:
+        """event_id -> its flags (for tests and operators)."""
+        with self._lock:
+            return dict(self._db.execute("SELECT event_id, flags FROM feedback_events").fetchall())
 
     def unpushed(self, limit: int = 1000) -> list[FeedbackEvent]:
         with self._lock:
@@ -122,9 +160,9 @@ class FeedbackIntake:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
-    def receive(self, event: FeedbackEvent) -> Appended:
-        appended = self.log.append(event)
-        if not appended.duplicate:
+    def receive(self, event: FeedbackEvent, flags: tuple[str, ...] = ()) -> Appended:
+        appended = self.log.append(event, flags)
+        if not appended.duplicate and not appended.conflict:
             self._wake.set()
         return appended
 

@@ -5,10 +5,16 @@ protobufs (kserve issue 3099). When it fails, the in-process ONNX Runtime sessio
 from __future__ import annotations
 
 import logging
+import threading
+
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from voicecart.serving.errors import PredictorUnavailable
+
+if TYPE_CHECKING:
+    from voicecart.serving.predictor import Scorer
 
 log = logging.getLogger("voicecart.serving.predictor")
 
@@ -27,8 +33,18 @@ class TritonScorer:
         self._http = httpclient
         self.url = url.removeprefix("http://")
         self.model_name = model_name
-        self.client = httpclient.InferenceServerClient(self.url, connection_timeout=timeout_s, network_timeout=timeout_s)
+        self.timeout_s = timeout_s
+        self._local = threading.local()  # the client is gevent-based: one per thread that calls it
         self.output_name = output_name
+
+    @property
+    def client(self):  # noqa: ANN201 - tritonclient.http.InferenceServerClient of the calling thread
+        client = getattr(self._local, "client", None)
+        if client is None:
+            client = self._http.InferenceServerClient(self.url, connection_timeout=self.timeout_s,
+                                                      network_timeout=self.timeout_s)
+            self._local.client = client
+        return client
 
     def _output(self) -> str:
         if self.output_name is None:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import logging
 import threading
-import time
 from collections.abc import Iterable, Sequence
 from datetime import datetime
 from pathlib import Path
@@ -31,6 +30,9 @@ class StaticProfiles:
     def get(self, customer_id: str) -> CustomerProfile | None:
         return self._profiles.get(customer_id)
 
+    def describe(self) -> str:
+        return f"profiles in memory ({len(self._profiles)} customers)"
+
     def push(self, profiles: Iterable[CustomerProfile]) -> int:
         n = 0
         for p in profiles:
@@ -40,44 +42,58 @@ class StaticProfiles:
 
 
 class FeastProfiles:
-    """The Feast online store, (re)opened lazily: at most one open attempt per ``retry_s``."""
+    """The Feast online store, opened lazily and reopened by :meth:`probe`.
 
-    def __init__(self, settings: FeatureSettings, retry_s: float = 5.0) -> None:
+    The engine's circuit breaker calls :meth:`probe` (in the background) while the store is
+    failing: it drops the current Feast objects and opens new ones, so a store whose connection
+    died (a truncated SQLite file, a restarted Redis) heals without a restart.
+    """
+
+    def __init__(self, settings: FeatureSettings) -> None:
         self.settings = settings
-        self.retry_s = retry_s
         self._store: Any = None
-        self._next_try = 0.0
         self._lock = threading.Lock()
 
     def _open(self) -> Any:
-        from voicecart.features.errors import FeatureStoreUnavailable
         from voicecart.features.online import ProfileStore
 
-        if self._store is not None:
-            return self._store
+        store = self._store
+        if store is not None:
+            return store
         with self._lock:
             if self._store is None:
-                if time.monotonic() < self._next_try:
-                    raise FeatureStoreUnavailable("online store not open yet (retrying)")
-                self._next_try = time.monotonic() + self.retry_s
                 self._store = ProfileStore.from_settings(self.settings)
-        return self._store
+            return self._store
 
     def get(self, customer_id: str) -> CustomerProfile | None:
         return self._open().get(customer_id)
 
+    def probe(self) -> None:
+        """Reconnect, then one read; raises while the store is still down."""
+        with self._lock:
+            self._store = None
+        self._open().get(PROBE_CUSTOMER)
+
     def warm_up(self) -> bool:
         """Open the store and do one read before serving (Feast's first read is slow); False if down."""
         try:
-            self._open().get("warm-up")
+            self._open().get(PROBE_CUSTOMER)
             return True
         except Exception as exc:  # noqa: BLE001 - down at start: serve by popularity, retry later
-            self._next_try = 0.0
             log.warning("online store not available at start-up, answering by popularity: %s", exc)
             return False
 
     def push(self, profiles: Iterable[CustomerProfile]) -> int:
         return self._open().push(profiles)
+
+    def describe(self) -> str:
+        s = self.settings
+        from voicecart.features.store import describe_online
+
+        return f"Feast online store ({describe_online(s)})"
+
+
+PROBE_CUSTOMER = "voicecart-health-probe"
 
 
 def profile_updates(events: Sequence[FeedbackEvent], profiles: Any) -> list[CustomerProfile]:

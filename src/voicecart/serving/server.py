@@ -1,39 +1,63 @@
 """The KServe adapters: the resolve transformer (V1), the ranker predictor (V2), the feedback route.
 
 The transport is KServe's ModelServer; these classes only turn protocol payloads into engine
-calls (STYLE.md: the model never parses HTTP). ``voicecart serve`` calls :func:`serve`; the
-integration tests start it on a free localhost port in a subprocess.
+calls (STYLE.md: the model never parses HTTP). Nothing runs on the event loop but parsing and
+dispatch: every resolve, score and feedback append runs in a worker thread, so a slow dependency
+delays only the requests that need it, never the health probes. ``voicecart serve`` calls
+:func:`serve`; ``serving.workers`` > 1 starts that many processes on one listening socket.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import gc
 import logging
+import multiprocessing as mp
+import os
 import threading
+import time
 import uuid
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import orjson
 from fastapi import Request
-from fastapi.responses import ORJSONResponse
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import Response
 from kserve import InferOutput, InferRequest, InferResponse, Model
-from kserve.errors import InvalidInput
+from kserve.errors import InvalidInput, ModelNotFound, ModelNotReady, ServerNotReady
 from pydantic import ValidationError
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from voicecart.config import Settings
 from voicecart.schemas import FeedbackEvent, ResolveRequest
 from voicecart.serving import metrics
 from voicecart.serving.bundle import load_serving_model
+from voicecart.serving.conversation import conversation_store
 from voicecart.serving.engine import ResolutionEngine
 from voicecart.serving.errors import BundleError
-from voicecart.serving.feedback import FeedbackIntake, FeedbackLog
+from voicecart.serving.feedback import FeedbackIntake, FeedbackLog, outside_window
+from voicecart.serving.health import Health
+from voicecart.serving.openapi import RANKER_SUFFIX, allowed_methods, check_v2_request, openapi_document
 
 log = logging.getLogger("voicecart.serving.server")
 
-RANKER_SUFFIX = "-ranker"
+class JsonResponse(Response):
+    """A JSON body rendered by orjson (FastAPI's JsonResponse is deprecated and warns on each use)."""
+
+    media_type = "application/json"
+
+    def render(self, content: Any) -> bytes:
+        return orjson.dumps(content)
+
+
+RECEIVED_AT: contextvars.ContextVar[float | None] = contextvars.ContextVar("received_at", default=None)
+"""``time.perf_counter()`` when the current HTTP request reached the server (set by :class:`Frontdoor`)."""
 
 
 def validation_message(exc: ValidationError, prefix: str = "") -> str:
@@ -41,12 +65,12 @@ def validation_message(exc: ValidationError, prefix: str = "") -> str:
     parts = []
     for err in exc.errors():
         loc = prefix + "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in err["loc"]).lstrip(".")
-        parts.append(f"{loc or '<body>'}: {err['msg']}")
+        parts.append(f"{loc or '<body>'}: {err['msg'].removeprefix('Value error, ')}")
     return "; ".join(parts)
 
 
 def parse_instances(payload: Any, max_instances: int) -> list[ResolveRequest]:
-    """V1 body -> ResolveRequests, raising InvalidInput naming the bad field."""
+    """V1 body -> ResolveRequests, raising InvalidInput naming the bad field (the rules of PredictRequest)."""
     if isinstance(payload, (bytes, bytearray)):
         try:
             payload = orjson.loads(payload)
@@ -59,6 +83,8 @@ def parse_instances(payload: Any, max_instances: int) -> list[ResolveRequest]:
     extra = sorted(set(payload) - {"instances", "parameters"})
     if extra:
         raise InvalidInput(f"{extra[0]}: extra field not permitted (expected 'instances')")
+    if payload.get("parameters") is not None and not isinstance(payload["parameters"], dict):
+        raise InvalidInput("parameters: expected an object or null")
     instances = payload["instances"]
     if not isinstance(instances, list):
         raise InvalidInput(f"instances: expected a list, got {type(instances).__name__}")
@@ -78,9 +104,10 @@ def parse_instances(payload: Any, max_instances: int) -> list[ResolveRequest]:
 class ResolveModel(Model):
     """The transformer: V1 ``instances`` of ResolveRequest -> ``predictions`` of ResolveResponse."""
 
-    def __init__(self, name: str, engine: ResolutionEngine, max_instances: int = 16) -> None:
+    def __init__(self, name: str, engine: ResolutionEngine, pool: ThreadPoolExecutor, max_instances: int = 16) -> None:
         super().__init__(name)
         self.engine = engine
+        self.pool = pool
         self.max_instances = max_instances
         self.ready = True
 
@@ -94,20 +121,20 @@ class ResolveModel(Model):
     async def predict(self, payload: dict, headers: dict[str, str] | None = None,
                       response_headers: dict[str, str] | None = None) -> dict:
         requests: list[ResolveRequest] = payload["instances"]
-        if len(requests) == 1:  # the voice gateway's case: no thread hop
-            answers = [self.engine.resolve(requests[0])]
-        else:
-            loop = asyncio.get_running_loop()
-            answers = await asyncio.gather(*[loop.run_in_executor(None, self.engine.resolve, r) for r in requests])
+        loop = asyncio.get_running_loop()
+        received = RECEIVED_AT.get()
+        answers = await asyncio.gather(*[loop.run_in_executor(self.pool, self.engine.resolve, r, received)
+                                         for r in requests])
         return {"predictions": [a.model_dump(mode="json") for a in answers]}
 
 
 class RankerModel(Model):
     """The ranker as a V2 (Open Inference Protocol) predictor, run in process by ONNX Runtime."""
 
-    def __init__(self, name: str, engine: ResolutionEngine) -> None:
+    def __init__(self, name: str, engine: ResolutionEngine, pool: ThreadPoolExecutor) -> None:
         super().__init__(name)
         self.engine = engine
+        self.pool = pool
         self.ready = True
 
     def _local(self):  # noqa: ANN202 - predictor_onnx.OnnxScorer
@@ -131,7 +158,7 @@ class RankerModel(Model):
         if missing:
             raise InvalidInput(f"inputs.{sorted(missing)[0]}: required input missing")
         try:
-            scores = local.score(feeds)
+            scores = await asyncio.get_running_loop().run_in_executor(self.pool, local.score, feeds)
         except Exception as exc:  # noqa: BLE001 - wrong shapes are the caller's fault
             raise InvalidInput(f"inputs: the ranker cannot score these tensors ({type(exc).__name__})") from None
         out = InferOutput(name=local.output_name, shape=list(scores.shape), datatype="FP32", data=scores)
@@ -139,22 +166,60 @@ class RankerModel(Model):
                              infer_outputs=[out], model_version=self.engine.model.version)
 
 
-# -- routes beside the models ---------------------------------------------------------------------
+# -- the front door: timing, body limit, methods --------------------------------------------------
 
-class BodyLimit:
-    """ASGI middleware: a body over ``max_bytes`` is a 413, before anything parses it."""
+def _route(path: str) -> str:
+    """A small, fixed set of labels for the latency histogram (never the raw path)."""
+    for suffix, label in ((":predict", "predict"), ("/infer", "infer"), ("/feedback", "feedback"),
+                          (":reload", "reload"), ("/health/ready", "ready"), ("/health/live", "live"),
+                          ("/metrics", "metrics")):
+        if path.endswith(suffix):
+            return label
+    return "other"
 
-    def __init__(self, app: Any, max_bytes: int) -> None:
+
+class Frontdoor:
+    """ASGI middleware in front of everything.
+
+    * times each request from receipt to its last response byte (``voicecart_request_latency_seconds``)
+      and publishes the receipt time to the handlers (:data:`RECEIVED_AT`);
+    * refuses a body over ``max_bytes`` with 413 before anything parses it;
+    * answers a method the OpenAPI document does not list for a path with 405 and ``Allow``.
+    """
+
+    def __init__(self, app: Any, max_bytes: int, methods: dict[str, frozenset[str]]) -> None:
         self.app = app
         self.max_bytes = max_bytes
+        self.methods = methods
 
     async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
         if scope["type"] != "http":
             return await self.app(scope, receive, send)
+        start = time.perf_counter()
+        RECEIVED_AT.set(start)
+        route = _route(scope["path"])
+        status = 0
+
+        async def timed_send(message: dict) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+            if message["type"] == "http.response.body" and not message.get("more_body", False):
+                metrics.REQUEST_LATENCY.labels(route=route).observe(time.perf_counter() - start)
+                if 400 <= status < 500:
+                    metrics.BAD_REQUESTS.labels(route=route, status=str(status)).inc()
+
+        allowed = self.methods.get(scope["path"])
+        if allowed is not None and scope["method"] not in allowed:
+            listed = ", ".join(sorted(allowed))
+            return await _reject(timed_send, 405, f"method: {scope['method']} not allowed (allowed: {listed})",
+                                 [(b"allow", listed.encode())], f"{scope['method']} {scope['path']}")
         headers = dict(scope.get("headers") or [])
         length = headers.get(b"content-length")
         if length is not None and (not length.isdigit() or int(length) > self.max_bytes):
-            return await _reject(send, 413, f"body: larger than {self.max_bytes} bytes")
+            return await _reject(timed_send, 413, f"body: larger than {self.max_bytes} bytes",
+                                 where=f"{scope['method']} {scope['path']}")
         seen = 0
 
         async def limited() -> dict:
@@ -167,52 +232,149 @@ class BodyLimit:
             return message
 
         try:
-            await self.app(scope, limited, send)
+            await self.app(scope, limited, timed_send)
         except _TooLarge:
-            await _reject(send, 413, f"body: larger than {self.max_bytes} bytes")
+            await _reject(timed_send, 413, f"body: larger than {self.max_bytes} bytes",
+                          where=f"{scope['method']} {scope['path']}")
 
 
 class _TooLarge(Exception):
     pass
 
 
-async def _reject(send: Any, status: int, message: str) -> None:
+async def _reject(send: Any, status: int, message: str, headers: list | None = None, where: str = "") -> None:
+    log.info("%d %s: %s", status, where, message)
     body = orjson.dumps({"error": message})
     await send({"type": "http.response.start", "status": status,
-                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]})
+                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
+                            *(headers or [])]})
     await send({"type": "http.response.body", "body": body})
 
 
-def add_routes(app: Any, engine: ResolutionEngine, intake: FeedbackIntake, reload_model: Any, model_name: str) -> None:
-    """The feedback intake and the reload route, on the ModelServer's FastAPI app."""
-    async def feedback(request: Request) -> ORJSONResponse:
-        body = await request.body()
+# -- one error shape, one log line ----------------------------------------------------------------
+
+def _error(status: int, message: str, request: Request, headers: dict | None = None) -> JsonResponse:
+    log.info("%d %s %s: %s", status, request.method, request.url.path, message)
+    return JsonResponse({"error": message}, status_code=status, headers=headers)
+
+
+def add_error_handlers(app: Any) -> None:
+    """Every error as ``{"error": "<field>: <reason>"}``; a 4xx logs one line, only a 5xx a traceback."""
+    async def invalid(request: Request, exc: Exception) -> JsonResponse:
+        return _error(400, str(exc), request)
+
+    async def not_found(request: Request, exc: Exception) -> JsonResponse:
+        return _error(404, f"model: {exc}", request)
+
+    async def not_ready(request: Request, exc: Exception) -> JsonResponse:
+        return _error(503, f"model: {exc}", request)
+
+    async def http_error(request: Request, exc: StarletteHTTPException) -> JsonResponse:
+        what = "path" if exc.status_code == 404 else "method" if exc.status_code == 405 else "request"
+        return _error(exc.status_code, f"{what}: {exc.detail}", request, getattr(exc, "headers", None))
+
+    async def unparsable(request: Request, exc: RequestValidationError) -> JsonResponse:
+        parts = []
+        for err in exc.errors():
+            loc = ".".join(str(p) for p in err.get("loc", ()) if p != "body") or "body"
+            parts.append(f"{loc}: {err.get('msg')}")
+        return _error(400, "; ".join(parts) or "body: invalid", request)
+
+    async def internal(request: Request, exc: Exception) -> JsonResponse:
+        log.error("500 %s %s", request.method, request.url.path, exc_info=exc)
+        return JsonResponse({"error": "server: internal error"}, status_code=500)
+
+    app.exception_handlers.clear()
+    for kind, handler in ((InvalidInput, invalid), (ModelNotFound, not_found), (ModelNotReady, not_ready),
+                          (ServerNotReady, not_ready), (StarletteHTTPException, http_error),
+                          (RequestValidationError, unparsable), (Exception, internal)):
+        app.add_exception_handler(kind, handler)
+
+
+# -- routes beside the models ---------------------------------------------------------------------
+
+def add_routes(app: Any, service: "Service", document: dict, dataplane: Any, repository: Any) -> None:
+    """Every route of the OpenAPI document, and no other: KServe's V1/V2 handlers where they serve as
+    they are; ours for feedback, reload, readiness and the checked V2 infer. KServe's explain,
+    versions and repository load/unload are not served (a caller must not unload the model)."""
+    from kserve.protocol.rest.server import metrics_handler
+    from kserve.protocol.rest.v1_endpoints import V1Endpoints
+    from kserve.protocol.rest.v2_datamodels import InferenceRequest
+    from kserve.protocol.rest.v2_endpoints import V2Endpoints
+
+    s = service.settings.serving
+    engine, pool = service.engine, service.pool
+    ranker = s.model_name + RANKER_SUFFIX
+    v1, v2 = V1Endpoints(dataplane, repository), V2Endpoints(dataplane, repository)
+
+    async def feedback(request: Request) -> JsonResponse:
+        received = datetime.now(timezone.utc)
         try:
-            data = orjson.loads(body)
+            data = orjson.loads(await request.body())
         except orjson.JSONDecodeError as exc:
-            return ORJSONResponse({"error": f"body: not valid JSON ({exc})"}, status_code=400)
+            return _error(400, f"body: not valid JSON ({exc})", request)
         try:
             event = FeedbackEvent.model_validate(data)
         except ValidationError as exc:
-            return ORJSONResponse({"error": validation_message(exc)}, status_code=400)
-        appended = await asyncio.get_running_loop().run_in_executor(None, intake.receive, event)
+            return _error(400, validation_message(exc), request)
+        late = outside_window(event.timestamp, received, s.feedback_max_age_s, s.feedback_max_ahead_s)
+        if late:
+            return _error(400, late, request)
+        appended, flags = await asyncio.get_running_loop().run_in_executor(pool, service.receive_feedback, event)
+        if appended.conflict:
+            metrics.FEEDBACK_CONFLICTS.inc()
+            return _error(409, f"event_id: {event.event_id!r} is already logged with a different "
+                               f"{', '.join(appended.conflict)}; the logged event is kept", request)
         metrics.FEEDBACK.labels(kind=event.kind, duplicate=str(appended.duplicate).lower()).inc()
         # durable (fsync'd) before this 2xx; the push to the online store happens after it
-        return ORJSONResponse({"event_id": event.event_id, "duplicate": appended.duplicate},
+        return JsonResponse({"event_id": event.event_id, "duplicate": appended.duplicate, "flags": list(flags)},
                               status_code=200 if appended.duplicate else 202)
 
-    async def reload(request: Request) -> ORJSONResponse:
+    async def reload(request: Request) -> JsonResponse:
         try:
-            version = await asyncio.get_running_loop().run_in_executor(None, reload_model)
+            version = await asyncio.get_running_loop().run_in_executor(pool, service.reload)
         except BundleError as exc:
             metrics.RELOADS.labels(outcome="failed").inc()
-            return ORJSONResponse({"error": f"model_dir: {exc}", "model_version": engine.model.version},
-                                  status_code=409)
+            return _error(409, f"model_dir: {exc}", request)
         metrics.RELOADS.labels(outcome="ok").inc()
-        return ORJSONResponse({"model_version": version})
+        return JsonResponse({"model_version": version})
 
-    app.add_api_route("/v1/feedback", feedback, methods=["POST"], tags=["voicecart"])
-    app.add_api_route(f"/v1/models/{model_name}:reload", reload, methods=["POST"], tags=["voicecart"])
+    async def ready(request: Request) -> JsonResponse:
+        degraded = service.health.degraded()
+        ok = not degraded or s.ready_when_degraded
+        return JsonResponse({"ready": ok, "model_version": engine.model.version, "degraded": degraded,
+                               "dependencies": service.health.report()}, status_code=200 if ok else 503)
+
+    async def infer(request: Request, model_name: str) -> Response:
+        body = await request.body()
+        if "inference-header-content-length" in request.headers:  # binary tensors: KServe decodes them
+            return await v2.infer(request, Response(), model_name, body)
+        try:
+            data = orjson.loads(body)
+        except orjson.JSONDecodeError as exc:
+            return _error(400, f"body: not valid JSON ({exc})", request)
+        try:
+            if model_name == ranker:
+                check_v2_request(data, n_features=service.n_features)
+            parsed = InferenceRequest.model_validate(data)
+        except ValidationError as exc:
+            return _error(400, validation_message(exc), request)
+        except ValueError as exc:
+            return _error(400, str(exc), request)
+        return await v2.infer(request, Response(), model_name, parsed)
+
+    multiprocess = bool(os.environ.get("PROMETHEUS_MULTIPROC_DIR"))
+    for path, handler, method in (
+            ("/metrics", _metrics_handler_multiprocess() if multiprocess else metrics_handler, "GET"),
+            ("/v1/models", v1.models, "GET"), ("/v1/models/{model_name}", v1.model_ready, "GET"),
+            ("/v1/models/{model_name}:predict", v1.predict, "POST"),
+            (f"/v1/models/{s.model_name}:reload", reload, "POST"), ("/v1/feedback", feedback, "POST"),
+            ("/v2", v2.metadata, "GET"), ("/v2/health/live", v2.live, "GET"), ("/v2/health/ready", ready, "GET"),
+            ("/v2/models", v2.models, "GET"), ("/v2/models/{model_name}", v2.model_metadata, "GET"),
+            ("/v2/models/{model_name}/ready", v2.model_ready, "GET"),
+            ("/v2/models/{model_name}/infer", infer, "POST")):
+        app.add_api_route(path, handler, methods=[method], response_model=None)
+    app.openapi = lambda: document
 
 
 # -- assembling a server --------------------------------------------------------------------------
@@ -220,6 +382,11 @@ def add_routes(app: Any, engine: ResolutionEngine, intake: FeedbackIntake, reloa
 def _configure_logs() -> None:
     """One JSON line per request on stderr (voicecart.serving.requests); KServe's per-request
     access and timing lines would cost more than a resolve, so they are off."""
+    import warnings
+
+    from fastapi.exceptions import FastAPIDeprecationWarning
+
+    warnings.filterwarnings("ignore", category=FastAPIDeprecationWarning)  # KServe's app class: ORJSONResponse
     for noisy in ("uvicorn.access", "kserve.trace"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
     ours = logging.getLogger("voicecart")
@@ -232,7 +399,7 @@ def _configure_logs() -> None:
 
 
 class Service:
-    """Everything one server process holds: engine, feedback intake, reload."""
+    """Everything one server process holds: engine, feedback intake, reload, dependency health."""
 
     def __init__(self, model_dir: str | Path, settings: Settings, profiles: Any = None, stats: Any = None) -> None:
         self.model_dir = str(model_dir)
@@ -240,6 +407,7 @@ class Service:
         self.stats = stats  # serving.bundle.StatsSource: product statistics, read at load and on each reload
         s = settings.serving
         self.profiles = profiles
+        self.health = Health()
         self.feedback_log = FeedbackLog(s.feedback_db)
         push = None
         if profiles is not None and hasattr(profiles, "push"):
@@ -248,12 +416,26 @@ class Service:
             push = feedback_push(profiles)
         self.intake = FeedbackIntake(self.feedback_log, push, s.feedback_push_interval_s)
         model = self._load()
+        conversations = conversation_store(s, getattr(settings.features.online, "url", None), self.health)
         self.engine = ResolutionEngine(model, profiles, s, max_candidates=settings.ranking.max_candidates,
-                                       on_feedback=self.intake.receive)
+                                       on_feedback=self.intake.receive, conversations=conversations,
+                                       health=self.health)
+        self.pool = ThreadPoolExecutor(max_workers=16, thread_name_prefix="resolve")
         self._reload_lock = threading.Lock()
+        self._products: tuple[str, frozenset[str]] = ("", frozenset())
         if hasattr(profiles, "warm_up"):
             profiles.warm_up()
         self.engine.warm_up()
+
+    @property
+    def n_features(self) -> int:
+        shape = self._ranker_shape()
+        return int(shape[-1]) if shape and isinstance(shape[-1], int) else 0
+
+    def _ranker_shape(self) -> list:
+        scorer = self.engine.model.scorer
+        local = getattr(scorer, "fallback", scorer)
+        return list(local.session.get_inputs()[0].shape) if hasattr(local, "session") else []
 
     def _load(self):  # noqa: ANN202
         s = self.settings.serving
@@ -266,6 +448,30 @@ class Service:
             self.engine.swap(model)
         log.info("reloaded model version %s", model.version)
         return model.version
+
+    def feedback_flags(self, event: FeedbackEvent) -> tuple[str, ...]:
+        """What training should know about an event: products not in the catalogue, customers the store lacks."""
+        model = self.engine.model
+        if self._products[0] != model.version:
+            self._products = (model.version, frozenset(str(p) for p in model.catalog.product_ids))
+        products = self._products[1]
+        flags = []
+        if event.product_id not in products or (event.substitute_id and event.substitute_id not in products):
+            flags.append("unknown_product")
+        breaker = self.engine.profile_breaker
+        if self.profiles is None or (breaker is not None and not breaker.allow()):
+            flags.append("customer_unchecked")
+        else:
+            try:
+                if self.profiles.get(event.customer_id) is None:
+                    flags.append("unknown_customer")
+            except Exception:  # noqa: BLE001 - store down: the event is kept, marked unchecked
+                flags.append("customer_unchecked")
+        return tuple(flags)
+
+    def receive_feedback(self, event: FeedbackEvent):  # noqa: ANN201 - (Appended, flags)
+        flags = self.feedback_flags(event)
+        return self.intake.receive(event, flags), flags
 
     def watch(self, every_s: float) -> None:
         def loop() -> None:
@@ -281,29 +487,129 @@ class Service:
 
         threading.Thread(target=loop, name="champion-watch", daemon=True).start()
 
+    def describe(self) -> str:
+        """One line for the start-up banner: the profile source, predictor and conversation store."""
+        s = self.settings.serving
+        profiles = getattr(self.profiles, "describe", lambda: type(self.profiles).__name__)() \
+            if self.profiles is not None else "none (popularity answers only)"
+        conv = self.engine.conversations
+        conversations = f"redis {conv.url}" if hasattr(conv, "url") else "memory (this process)"
+        predictor = f"Triton at {s.predictor.url}" if s.predictor.type == "triton" else "in-process ONNX Runtime"
+        return (f"profiles: {profiles}; predictor: {predictor}; "
+                f"conversations: {conversations}; feedback log: {s.feedback_db}")
 
-def serve(model_dir: str | Path, settings: Settings, profiles: Any = None, service: Service | None = None,
-          stats: Any = None) -> None:
-    """Start the KServe ModelServer on settings.serving.port: ready once model and catalogue are loaded.
 
-    ``service`` lets a caller assemble the engine itself (the benchmark's naive path does).
-    """
+def _metrics_handler_multiprocess() -> Callable:
+    """/metrics over every worker process (prometheus_client's multiprocess mode)."""
+    from prometheus_client import CollectorRegistry, exposition, multiprocess
+
+    async def handler(request: Request) -> Response:
+        registry = CollectorRegistry()
+        multiprocess.MultiProcessCollector(registry)
+        encoder, content_type = exposition.choose_encoder(request.headers.get("accept"))
+        return Response(content=encoder(registry), headers={"content-type": content_type})
+
+    return handler
+
+
+def build_server(service: Service) -> Any:
+    """The uvicorn server of one process: KServe's app with our routes, handlers and front door."""
     from kserve import ModelServer
     from kserve import model_server as kserve_server
+    from kserve.protocol.rest.server import RESTServer
 
-    s = settings.serving
-    service = service or Service(model_dir, settings, profiles, stats)  # loads before the port opens: ready == loaded
-    service.intake.start()  # replays events a previous process left unpushed
+    s = service.settings.serving
+    models = [ResolveModel(s.model_name, service.engine, service.pool, s.max_instances),
+              RankerModel(s.model_name + RANKER_SUFFIX, service.engine, service.pool)]
+    model_server = ModelServer(http_port=s.port, enable_grpc=False, workers=1, enable_latency_logging=False)
+    for model in models:
+        model_server.register_model(model)
+        model.enable_latency_logging = False
+    rest = RESTServer(kserve_server.FASTAPI_APP_IMPORT_STRING, model_server.dataplane,
+                      model_server.model_repository_extension, s.port, workers=1)
+    rest.config.host = s.host
+    app = kserve_server.app
+    document = openapi_document(s.model_name, s.max_instances, service.n_features or None)
+    add_routes(app, service, document, model_server.dataplane, model_server.model_repository_extension)
+    add_error_handlers(app)
+    app.add_middleware(Frontdoor, max_bytes=s.max_body_bytes, methods=allowed_methods(document))
+    return rest
+
+
+def _run(service: Service, sockets: list | None = None, push: bool = True) -> None:
+    s = service.settings.serving
+    if push:
+        service.intake.start()  # replays events a previous process left unpushed
     if s.reload_poll_s > 0:
         service.watch(s.reload_poll_s)
-    app = kserve_server.app
-    app.add_middleware(BodyLimit, max_bytes=s.max_body_bytes)
-    add_routes(app, service.engine, service.intake, service.reload, s.model_name)
-    server = ModelServer(http_port=s.port, enable_grpc=False, workers=1, enable_latency_logging=False)
+    rest = build_server(service)
     _configure_logs()
     # Everything loaded so far (torch, feast, pandas, the catalogue) lives as long as the process:
     # move it out of the collector's reach so a full collection never walks it mid-request.
     gc.collect()
     gc.freeze()
-    server.start([ResolveModel(s.model_name, service.engine, s.max_instances),
-                  RankerModel(s.model_name + RANKER_SUFFIX, service.engine)])
+    rest._server.run(sockets=sockets)  # noqa: SLF001 - RESTServer.run would rebuild the app
+
+
+def _worker(model_dir: str, settings: Settings, profiles_factory: Callable | None, stats: Any, sockets: list,
+            index: int) -> None:
+    """One of ``serving.workers`` processes: its own engine and thread pool on the shared socket."""
+    profiles = profiles_factory() if profiles_factory is not None else None
+    # one process pushes feedback to the online store (the log is shared); all append
+    _run(Service(model_dir, settings, profiles, stats), sockets, push=index == 0)
+
+
+def serve(model_dir: str | Path, settings: Settings, profiles: Any = None, service: Service | None = None,
+          profiles_factory: Callable[[], Any] | None = None, stats: Any = None) -> None:
+    """Start the server on settings.serving.host:port; it binds once model and catalogue are loaded.
+
+    ``service`` lets a caller assemble the engine itself (the benchmark's naive path does).
+    With ``serving.workers`` > 1, ``profiles_factory`` (picklable, e.g. ``functools.partial``)
+    builds each worker's profile source, and the workers share one listening socket. ``stats`` (a
+    picklable ``serving.bundle.StatsSource``) is where every worker reads the product statistics.
+    """
+    s = settings.serving
+    if s.workers == 1:
+        if service is None:
+            profiles = profiles if profiles is not None else (profiles_factory() if profiles_factory else None)
+            service = Service(model_dir, settings, profiles, stats)  # loads before the port opens: ready == loaded
+        _run(service)
+        return
+    _serve_workers(str(model_dir), settings, profiles_factory, stats)
+
+
+def _serve_workers(model_dir: str, settings: Settings, profiles_factory: Callable | None, stats: Any) -> None:
+    import shutil
+    import signal
+    import tempfile
+
+    import uvicorn
+
+    s = settings.serving
+    metrics_dir = tempfile.mkdtemp(prefix="voicecart-metrics-")
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = metrics_dir  # inherited by the spawned workers
+    sock = uvicorn.Config("voicecart:__name__", host=s.host, port=s.port).bind_socket()
+    mp.allow_connection_pickling()
+    spawn = mp.get_context("spawn")
+    procs = [spawn.Process(target=_worker, args=(model_dir, settings, profiles_factory, stats, [sock], i),
+                           name=f"voicecart-worker-{i}") for i in range(s.workers)]
+    for p in procs:
+        p.start()
+    log.info("started %d workers on %s:%d", s.workers, s.host, s.port)
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+    while not stop.wait(0.5):
+        if any(p.exitcode is not None for p in procs):  # a worker died: exit, the orchestrator restarts the pod
+            log.error("a worker exited (%s); stopping", [p.exitcode for p in procs])
+            break
+    for p in procs:
+        if p.exitcode is None:
+            p.terminate()
+    for p in procs:
+        p.join(timeout=30)
+    sock.close()
+    shutil.rmtree(metrics_dir, ignore_errors=True)
+
+
+__all__ = ["Frontdoor", "RankerModel", "ResolveModel", "Service", "build_server", "serve"]
