@@ -76,7 +76,7 @@ def training_pipeline(
     hidden: str = "64,32",
     lr: float = 0.003,
     promotion_margin: float = 0.0,
-    feedback_path: str = "",
+    feedback_store: str = "",
     run_name: str = "",
 ):
     outcome = record_run(registry_uri=registry_uri, run_name=run_name).set_caching_options(False)
@@ -93,7 +93,7 @@ def training_pipeline(
         _on_gpu(cstar)
 
         features = build_snapshot(dataset=data.outputs["dataset"], embeddings=cstar.outputs["embeddings"],
-                                  test_from=test_from, window_end=window_end, feedback_path=feedback_path)
+                                  test_from=test_from, window_end=window_end, feedback_store=feedback_store)
         features.set_display_name("feature snapshot")
         _with_bigquery(features)
 
@@ -106,7 +106,8 @@ def training_pipeline(
                                test_from=test_from, window_start=window_start, window_end=window_end)
         bundle.set_display_name("export")
 
-        gate = evaluate_challenger(snapshot=features.outputs["snapshot"], bundle=bundle.outputs["bundle"],
+        gate = evaluate_challenger(snapshot=features.outputs["snapshot"], model=ranker.outputs["model"],
+                                   bundle=bundle.outputs["bundle"],
                                    registry_uri=registry_uri, test_from=test_from, window_end=window_end,
                                    promotion_margin=promotion_margin, seed=seed)
         gate.set_display_name("evaluate vs champion").set_caching_options(False)

@@ -49,6 +49,58 @@ def missing_reason() -> str | None:
     return None
 
 
+class Emulator:
+    """One emulator process: ephemeral (in memory) by default, or persistent in ``data_dir``, on ``port``
+    (0: a free one). ``stop()`` then ``start()`` again on the same port and data dir is a restart."""
+
+    def __init__(self, project: str = PROJECT, *, data_dir: Path | None = None, port: int = 0) -> None:
+        self.project, self.data_dir, self.port = project, data_dir, port
+        self.proc: subprocess.Popen | None = None
+        self._tmp = tempfile.TemporaryDirectory(prefix="bqemulator-")
+        self.log_path = Path(self._tmp.name) / "emulator.log"
+
+    @property
+    def endpoint(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self, timeout_s: float = 90.0) -> "Emulator":
+        reason = missing_reason()
+        if reason:
+            raise EmulatorUnavailable(reason)
+        tmp = Path(self._tmp.name)
+        env = {k: v for k, v in os.environ.items() if not k.startswith("BQEMU_")}
+        # random ports unless given, nothing read from a .bqemu.toml (cwd is the temp dir); no attempt to
+        # download DuckDB's avro extension at startup (no network needed; only Avro loads need it).
+        env |= {"BQEMU_ENABLE_FORMAT_EXTENSIONS": "false", "BQEMU_UPLOAD_STAGING_DIR": str(tmp / "uploads")}
+        env.pop("VIRTUAL_ENV", None)
+        storage = ["--data-dir", str(self.data_dir)] if self.data_dir is not None else ["--ephemeral"]
+        cmd = [str(EXECUTABLE), "start", *storage, "--rest-host", "127.0.0.1", "--rest-port", str(self.port),
+               "--grpc-host", "127.0.0.1", "--grpc-port", "0", "--project", self.project,
+               "--log-format", "json", "--log-level", "info"]  # info: the port comes in a log event
+        self.log_path.write_bytes(b"")
+        with open(self.log_path, "wb") as log:
+            self.proc = subprocess.Popen(cmd, cwd=tmp, env=env, stdout=log, stderr=subprocess.STDOUT,
+                                         stdin=subprocess.DEVNULL)
+        try:
+            self.port = _wait_ready(self.proc, self.log_path, timeout_s)
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def client(self) -> "bigquery.Client":
+        return client_for(self.endpoint, self.project)
+
+    def stop(self) -> None:
+        if self.proc is not None:
+            _stop(self.proc)
+            self.proc = None
+
+    def close(self) -> None:
+        self.stop()
+        self._tmp.cleanup()
+
+
 @contextmanager
 def bigquery_emulator(project: str = PROJECT, *, skip: bool = True,
                       timeout_s: float = 90.0) -> Iterator["bigquery.Client"]:
@@ -64,25 +116,11 @@ def bigquery_emulator(project: str = PROJECT, *, skip: bool = True,
 
             pytest.skip(reason)
         raise EmulatorUnavailable(reason)
-
-    with tempfile.TemporaryDirectory(prefix="bqemulator-") as tmp:
-        log_path = Path(tmp) / "emulator.log"
-        env = {k: v for k, v in os.environ.items() if not k.startswith("BQEMU_")}
-        # Ephemeral, random ports, nothing read from a .bqemu.toml (cwd is the temp dir); no attempt to
-        # download DuckDB's avro extension at startup (no network needed; only Avro loads need it).
-        env |= {"BQEMU_ENABLE_FORMAT_EXTENSIONS": "false", "BQEMU_UPLOAD_STAGING_DIR": str(Path(tmp) / "uploads")}
-        env.pop("VIRTUAL_ENV", None)
-        cmd = [str(EXECUTABLE), "start", "--ephemeral", "--rest-host", "127.0.0.1", "--rest-port", "0",
-               "--grpc-host", "127.0.0.1", "--grpc-port", "0", "--project", project,
-               "--log-format", "json", "--log-level", "info"]  # info: the port comes in a log event
-        with open(log_path, "wb") as log:
-            proc = subprocess.Popen(cmd, cwd=tmp, env=env, stdout=log, stderr=subprocess.STDOUT,
-                                    stdin=subprocess.DEVNULL)
-        try:
-            port = _wait_ready(proc, log_path, timeout_s)
-            yield client_for(f"http://127.0.0.1:{port}", project)
-        finally:
-            _stop(proc)
+    emulator = Emulator(project).start(timeout_s)
+    try:
+        yield emulator.client()
+    finally:
+        emulator.close()
 
 
 def client_for(endpoint: str, project: str = PROJECT) -> "bigquery.Client":

@@ -112,10 +112,30 @@ def bundle_window(bundle: Bundle, snapshot, test_from: float, test_end: float, *
                              baselines=baselines, log=lambda _: None)
 
 
+def ablation_cards(model_dir: str | Path | None, snapshot, start: float, end: float) -> list[Scorecard]:  # noqa: ANN001
+    """The challenger's ablations (trained by the train step without its feedback, or without C-STAR),
+    scored on the same window: rows of the report beside the challenger, not contenders of the gate."""
+    from voicecart.ranking import Catalog, TrainedRanker, score_rows
+    from voicecart.ranking.train import ABLATIONS
+
+    folder = Path(model_dir) / ABLATIONS if model_dir else None
+    cards = []
+    for variant in sorted(folder.iterdir()) if folder is not None and folder.is_dir() else []:
+        trained = TrainedRanker.load(variant)
+        catalog = Catalog.from_table(snapshot.catalog).with_vectors_of(trained.catalog)
+        window = evaluation_window(snapshot, catalog, start, end, use_embedding=trained.ranker.config.use_embedding,
+                                   baselines=False, log=lambda _: None)
+        scores = score_rows(trained.ranker, window.features, window.queries.offsets)
+        cards.append(scorecard(f"challenger, {variant.name.replace('_', ' ')}", window, scores, None, False))
+    return cards
+
+
 def evaluate_update(snapshot_dir: str | Path, bundle_dir: str | Path, registry_uri: str, *, test_from: str,
                     window_end: str, margin: float = 0.0, seed: int = 0, report_path: str | Path | None = None,
-                    decision_path: str | Path | None = None, gate: GateConfig | None = None, n_boot: int = 300) -> dict:
+                    decision_path: str | Path | None = None, gate: GateConfig | None = None, n_boot: int = 300,
+                    model_dir: str | Path | None = None) -> dict:
     """Score the challenger bundle and the champion (or every baseline) on the same window; run the gate.
+    ``model_dir`` (the train step's output) adds the challenger's ablations as report rows.
 
     The champion must open cleanly and share the challenger's feature schema, else this raises
     (:class:`~voicecart.registry.BundleError` / ``IncompatibleBundleError``) and the run stops here.
@@ -155,11 +175,17 @@ def evaluate_update(snapshot_dir: str | Path, bundle_dir: str | Path, registry_u
     config = (gate or GateConfig()).model_copy(update={"margin": margin, "seed": seed})
     decision: GateDecision = decide(cards[0], champ_card, config)
 
-    text, summary = table(cards, window, n_boot, seed)
-    report = f"## Evaluation on update: {len(q):,} queries from {test_from}\n\n{text}\n{decision.markdown()}"
+    text, summary = table(cards + ablation_cards(model_dir, snapshot, start, end), window, n_boot, seed)
+    extra = meta.extra
+    trained_on = (f"The challenger learned from {extra.get('purchase_lists') or 0:,} purchase lists and "
+                  f"{extra.get('feedback_lists') or 0:,} feedback lists; C-STAR embedding "
+                  f"{'on' if extra.get('use_embedding') else 'off'}.\n\n")
+    report = (f"## Evaluation on update: {len(q):,} queries from {test_from}\n\n{trained_on}{text}\n"
+              f"{decision.markdown()}")
     metrics = {f"challenger_{m}": summary["challenger"]["all"][m]["value"] for m in METRICS}
     metrics.update({f"champion_{m}": summary[champ_card.name]["all"][m]["value"] for m in METRICS})
-    metrics.update({"queries": float(len(q)), "difference": decision.difference, "difference_low": decision.low,
+    metrics.update({"queries": float(len(q)), "feedback_lists": float(extra.get("feedback_lists") or 0),
+                    "difference": decision.difference, "difference_low": decision.low,
                     "difference_high": decision.high, "challenger_latency_p99_ms": cards[0].latency_p99_ms or 0.0,
                     "challenger_coverage": cards[0].coverage})
     record = {"promote": decision.promote, "summary": decision.summary, "champion": champ_card.name,

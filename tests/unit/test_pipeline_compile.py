@@ -116,7 +116,7 @@ def test_every_edge_carries_data_its_consumer_reads(compiled) -> None:
     assert reads["build-snapshot"] == {"prepare-data", "pretrain-cstar"}
     assert reads["train-ranker"] == {"build-snapshot"}
     assert reads["export-bundle"] == {"train-ranker", "build-snapshot"}
-    assert reads["evaluate-challenger"] == {"export-bundle", "build-snapshot"}
+    assert reads["evaluate-challenger"] == {"export-bundle", "build-snapshot", "train-ranker"}
     for name, t in tasks.items():
         assert set(t.get("dependentTasks", [])) <= reads.get(name, set()) | {"evaluate-challenger", "register-model",
                                                                              "exit-handler-1"}, name

@@ -28,7 +28,7 @@ def test_append_is_idempotent_by_event_id_and_survives_reopening(tmp_path):
     log.close()
     again = FeedbackLog(tmp_path / "fb.sqlite")
     assert [e.event_id for e in again.events()] == ["e1", "e2"]
-    assert again.counts() == {"total": 2, "unpushed": 2}
+    assert again.counts() == {"total": 2, "unpushed": 2, "offline_pending": 2}
 
 
 def test_the_training_side_reads_the_serving_log(tmp_path):

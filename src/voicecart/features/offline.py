@@ -43,9 +43,11 @@ def backend(config: "DuckDBOffline | BigQueryOffline"):  # noqa: ANN201 - the ba
     return importlib.import_module(f"voicecart.features.offline_{config.type}")
 
 
-def open_engine(config: "DuckDBOffline | BigQueryOffline", dataset: str | Path | None = None) -> OfflineEngine:
-    """The engine of a typed offline config; ``dataset`` is the prepared folder a local engine reads."""
-    return backend(config).engine(config, dataset)
+def open_engine(config: "DuckDBOffline | BigQueryOffline", dataset: str | Path | None = None,
+                store_dir: str | Path | None = None) -> OfflineEngine:
+    """The engine of a typed offline config; ``dataset`` is the prepared folder a local engine reads, and
+    ``store_dir`` the feature store whose offline feedback table it reads too."""
+    return backend(config).engine(config, dataset, Path(store_dir) if store_dir is not None else None)
 
 
 def normalize(table: pa.Table) -> pa.Table:
@@ -69,3 +71,47 @@ def normalize(table: pa.Table) -> pa.Table:
             column = column.cast(pa.timestamp("us")).cast(field.type)  # naive means UTC
         columns.append(column.cast(field.type))
     return pa.Table.from_arrays(columns, schema=schema)
+
+
+# -- implicit feedback in the offline store -----------------------------------------------------------
+FEEDBACK_TABLE = "feedback_events"
+"""The offline table (a parquet folder locally, a BigQuery table at scale) every acknowledged event reaches."""
+FEEDBACK_SCHEMA = pa.schema([
+    pa.field("event_id", pa.string(), nullable=False),
+    pa.field("request_id", pa.string(), nullable=False),
+    pa.field("customer_id", pa.string(), nullable=False),
+    pa.field("product_id", pa.string(), nullable=False),
+    pa.field("kind", pa.string(), nullable=False),
+    pa.field("substitute_id", pa.string()),
+    pa.field("timestamp", pa.timestamp("us"), nullable=False),  # naive UTC, as the canonical tables
+    pa.field("received_at", pa.timestamp("us"), nullable=False),
+    pa.field("flags", pa.string()),
+    pa.field("arm", pa.string()),
+    pa.field("model_version", pa.string()),
+])
+
+
+class FeedbackSink(Protocol):
+    """Appends feedback events to the offline store, at least once; readers keep one row per ``event_id``."""
+
+    def write(self, rows: pa.Table) -> int:
+        """Write ``rows`` (:data:`FEEDBACK_SCHEMA`); the number written. Raises when the store is unreachable."""
+        ...
+
+
+def feedback_sink(config: "DuckDBOffline | BigQueryOffline", store_dir: str | Path) -> FeedbackSink:
+    """Where the intake writes events offline: the configured offline backend's feedback table."""
+    return backend(config).feedback_sink(config, Path(store_dir))
+
+
+def feedback_sql(start: str, end: str) -> str:
+    """The window's feedback events (timestamps as SQL literals), one row per ``event_id`` (its first copy):
+    a replayed or doubly delivered event counts once. The same SQL on DuckDB and BigQuery."""
+    columns = ", ".join(FEEDBACK_SCHEMA.names)
+    return f"""
+        SELECT {columns} FROM (
+            SELECT {columns}, ROW_NUMBER() OVER (PARTITION BY event_id ORDER BY received_at NULLS FIRST) AS copy
+            FROM {FEEDBACK_TABLE}
+            WHERE timestamp >= {start} AND timestamp < {end}
+        ) AS f
+        WHERE copy = 1"""

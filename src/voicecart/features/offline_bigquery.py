@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 import pyarrow as pa
 
 from voicecart.features.errors import FeatureStoreUnavailable
-from voicecart.features.offline import normalize
+from voicecart.features.offline import FEEDBACK_SCHEMA, FEEDBACK_TABLE, normalize
 from voicecart.features.sql import to_bigquery
 
 if TYPE_CHECKING:
@@ -141,5 +141,48 @@ def feast_tables(config: "BigQueryOffline", store_dir):  # noqa: ANN001, ANN201 
     return BigQueryTables(config.project, config.dataset)
 
 
-def engine(config: "BigQueryOffline", dataset=None) -> BigQueryEngine:  # noqa: ANN001 - the dataset lives in BigQuery
+def engine(config: "BigQueryOffline", dataset=None, store_dir=None) -> BigQueryEngine:  # noqa: ANN001 - in BigQuery
     return BigQueryEngine.from_config(config)
+
+
+class BigQueryFeedbackSink:
+    """Feedback events into the dataset's one ``feedback_events`` table, from every intake replica: each batch
+    is loaded into its own staging table, then inserted where its ``event_id`` is not in the table yet."""
+
+    def __init__(self, engine: BigQueryEngine) -> None:
+        self.engine = engine
+
+    def _ensure(self) -> str:
+        from google.cloud import bigquery
+
+        ref = f"{self.engine.qualified}.{FEEDBACK_TABLE}"
+        schema = [bigquery.SchemaField(f.name, _bq_type(f.type), mode="NULLABLE" if f.nullable else "REQUIRED")
+                  for f in FEEDBACK_SCHEMA]
+        self.engine.client.create_table(bigquery.Table(ref, schema=schema), exists_ok=True)
+        return ref
+
+    def write(self, rows: pa.Table) -> int:
+        import uuid
+
+        if rows.num_rows == 0:
+            return 0
+        try:
+            ref = self._ensure()
+        except Exception as exc:  # noqa: BLE001
+            raise FeatureStoreUnavailable(f"BigQuery feedback table unreachable: {type(exc).__name__}: {exc}") from None
+        staging = f"{FEEDBACK_TABLE}_staging_{uuid.uuid4().hex[:12]}"
+        self.engine.put(staging, rows.cast(FEEDBACK_SCHEMA))
+        names = ", ".join(FEEDBACK_SCHEMA.names)
+        try:
+            self.engine.client.query(
+                f"INSERT INTO `{ref}` ({names}) SELECT {names} FROM `{self.engine.qualified}.{staging}` AS s "
+                f"WHERE s.event_id NOT IN (SELECT event_id FROM `{ref}`)").result()
+        except Exception as exc:  # noqa: BLE001
+            raise FeatureStoreUnavailable(f"BigQuery feedback insert failed: {type(exc).__name__}: {exc}") from None
+        finally:
+            self.engine.client.delete_table(f"{self.engine.qualified}.{staging}", not_found_ok=True)
+        return rows.num_rows
+
+
+def feedback_sink(config: "BigQueryOffline", store_dir=None) -> BigQueryFeedbackSink:  # noqa: ANN001
+    return BigQueryFeedbackSink(BigQueryEngine.from_config(config))

@@ -28,7 +28,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from voicecart.features.errors import FeatureStoreError
-from voicecart.features.offline import OfflineEngine
+from voicecart.features.offline import OfflineEngine, feedback_sql
 from voicecart.features.sql import ALL_CUSTOMERS, CUTS, MOMENTS, REQUESTS, product_grid, render, timestamp_literal
 from voicecart.schemas.times import epoch_array, naive_utc, utc
 
@@ -57,6 +57,9 @@ class Snapshot:
     embeddings: pa.Table | None = None
     """C-STAR embeddings (customer_id, event_timestamp, embedding): a customer's row as of a moment is
     their latest with ``event_timestamp <= moment``."""
+    feedback: pa.Table | None = None
+    """The window's implicit-feedback events from the offline store (``features.offline.FEEDBACK_SCHEMA``,
+    one row per event_id); their customers' rows as of each event's day are among the snapshot's."""
 
     @property
     def moments(self) -> np.ndarray:
@@ -93,7 +96,8 @@ class Snapshot:
         folder = Path(folder)
         folder.mkdir(parents=True, exist_ok=True)
         rows = {}
-        for name in TABLES + (("embeddings",) if self.embeddings is not None else ()):
+        optional = tuple(n for n in ("embeddings", "feedback") if getattr(self, n) is not None)
+        for name in TABLES + optional:
             table = getattr(self, name)
             pq.write_table(table, folder / f"{name}.parquet", compression="zstd")
             rows[name] = table.num_rows
@@ -107,8 +111,10 @@ class Snapshot:
             raise FeatureStoreError(f"{folder} holds no feature snapshot (no {SUMMARY}); run the features step "
                                     "(`voicecart features snapshot`) first")
         tables = {name: pq.read_table(folder / f"{name}.parquet") for name in TABLES}
-        emb = folder / "embeddings.parquet"
-        return cls(**tables, embeddings=pq.read_table(emb) if emb.is_file() else None)
+        for name in ("embeddings", "feedback"):
+            path = folder / f"{name}.parquet"
+            tables[name] = pq.read_table(path) if path.is_file() else None
+        return cls(**tables)
 
 
 # -- the queries ------------------------------------------------------------------------------------
@@ -216,13 +222,14 @@ def training_cuts(test_from: datetime, train_days: int = TRAIN_DAYS, every: int 
 
 
 def snapshot_window(engine: OfflineEngine, out: str | Path, *, test_from: datetime, window_end: datetime,
-                    train_days: int = TRAIN_DAYS, embeddings: pa.Table | None = None, feedback: pa.Table | None = None,
+                    train_days: int = TRAIN_DAYS, embeddings: pa.Table | None = None,
                     progress: Callable[[str, int], None] | None = None) -> dict:
     """The features step: the snapshot of the training weeks before ``test_from`` and the evaluation window
     after it, every line asked at the start of its day (as served), written to ``out``.
 
-    ``feedback`` lines (customer_id, timestamp, product_id of logged events) are asked like purchases, so
-    the trainer finds their customers' rows; ``embeddings`` (C-STAR, with their moments) join the snapshot.
+    The window's feedback events (the offline store's ``feedback_events``, one row per event_id) join it,
+    and their customers are asked like purchases so the trainer finds their rows; ``embeddings`` (C-STAR,
+    with their moments) join it too.
     """
     from datetime import timedelta
 
@@ -231,17 +238,19 @@ def snapshot_window(engine: OfflineEngine, out: str | Path, *, test_from: dateti
     if lines.num_rows == 0:
         raise FeatureStoreError(f"no purchases between {start:%Y-%m-%d} and {utc(window_end):%Y-%m-%d}: "
                                 "nothing to train or evaluate on")
+    feedback = engine.query(feedback_sql(timestamp_literal(start), timestamp_literal(window_end)))
     asked = lines
-    if feedback is not None and feedback.num_rows:
+    if feedback.num_rows:
         extra = as_of_day(feedback.select(["customer_id", "timestamp", "product_id"]))
         asked = pa.concat_tables([lines.select(["customer_id", "as_of"]), extra.select(["customer_id", "as_of"])])
     snap = build_snapshot(engine, lines if asked is lines else _with_requests(lines, asked),
                           cuts=training_cuts(test_from, train_days), extra_moments=[window_end], progress=progress)
-    snap = snap.with_embeddings(embeddings)
+    snap = replace(snap.with_embeddings(embeddings), feedback=feedback)
     snap.save(out)
     return {"lines": snap.lines.num_rows, "customer_rows": snap.customers.num_rows, "pairs": snap.pairs.num_rows,
             "product_rows": snap.products.num_rows, "moments": int(len(snap.moments)),
-            "cut_pairs": snap.cut_pairs.num_rows, "embeddings": 0 if embeddings is None else embeddings.num_rows}
+            "cut_pairs": snap.cut_pairs.num_rows, "embeddings": 0 if embeddings is None else embeddings.num_rows,
+            "feedback_events": feedback.num_rows}
 
 
 def _with_requests(lines: pa.Table, asked: pa.Table) -> pa.Table:
@@ -263,28 +272,19 @@ EMBEDDINGS_FILE = "embeddings.parquet"
 """Where the C-STAR step leaves its embeddings (customer_id, event_timestamp, embedding) in its output folder."""
 
 
-def read_feedback_lines(path: str | Path) -> pa.Table:
-    """(customer_id, timestamp, product_id) of the feedback events in a parquet file or folder."""
-    import pyarrow.dataset as ds
-
-    path = Path(path)
-    if not path.exists():
-        raise FeatureStoreError(f"feedback log {path} does not exist")
-    table = ds.dataset(str(path), format="parquet").to_table(columns=["customer_id", "timestamp", "product_id"])
-    return table.set_column(1, "timestamp", table.column("timestamp").cast(TIMESTAMP))
-
-
 def snapshot_step(dataset_dir: str | Path, embeddings_dir: str | Path | None, out: str | Path, *, test_from: str,
-                  window_end: str, feedback_path: str | Path | None = None,
+                  window_end: str, feedback_store: str | Path | None = None,
                   progress: Callable[[str, int], None] | None = None) -> dict:
     """The pipeline's features step on the configured offline engine (``features.offline`` settings):
-    DuckDB over the prepared window, or BigQuery (the window's canonical tables uploaded first)."""
+    DuckDB over the prepared window, or BigQuery (the window's canonical tables uploaded first). The
+    feedback events come from that offline store (``feedback_store``: another local feature store's folder)."""
     from voicecart.config import load_settings
     from voicecart.features.offline import open_engine
     from voicecart.schemas.times import parse_moment
 
-    offline = load_settings().features.offline
-    engine = open_engine(offline, dataset_dir)
+    settings = load_settings().features
+    offline = settings.offline
+    engine = open_engine(offline, dataset_dir, feedback_store or settings.store_dir)
     if offline.type != "duckdb":
         from voicecart.data import load_dataset
         from voicecart.features.offline_bigquery import upload_tables
@@ -293,7 +293,6 @@ def snapshot_step(dataset_dir: str | Path, embeddings_dir: str | Path | None, ou
         upload_tables(engine, [(name, tables[name]) for name in ("customers", "products", "orders", "order_lines")])
     emb_path = Path(embeddings_dir) / EMBEDDINGS_FILE if embeddings_dir else None
     embeddings = pq.read_table(emb_path) if emb_path is not None and emb_path.is_file() else None
-    feedback = read_feedback_lines(feedback_path) if feedback_path else None
     summary = snapshot_window(engine, out, test_from=parse_moment(test_from), window_end=parse_moment(window_end),
-                              embeddings=embeddings, feedback=feedback, progress=progress)
+                              embeddings=embeddings, progress=progress)
     return {**summary, "engine": engine.name}

@@ -17,6 +17,7 @@ from pydantic import ValidationError
 from voicecart.schemas import FeedbackEvent
 
 COLUMNS = tuple(FeedbackEvent.model_fields)
+OPTIONAL = tuple(name for name, f in FeedbackEvent.model_fields.items() if not f.is_required())
 
 
 class FeedbackLogError(ValueError):
@@ -46,11 +47,13 @@ def read_events(path: str | Path) -> ReadResult:
         return ReadResult([e for r in results for e in r.events], [x for r in results for x in r.rejected], flagged)
     if path.suffix in (".db", ".sqlite", ".sqlite3"):
         con = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+        have = {row[1] for row in con.execute("PRAGMA table_info(feedback_events)")}
+        columns = [c for c in COLUMNS if c in have or c not in OPTIONAL]  # a log from before arm/model_version
         try:
-            cur = con.execute(f"SELECT {', '.join(COLUMNS)} FROM feedback_events")
+            cur = con.execute(f"SELECT {', '.join(columns)} FROM feedback_events")
         except sqlite3.Error as exc:
             raise FeedbackLogError(f"{path}: cannot read table feedback_events ({exc})") from None
-        rows = [dict(zip(COLUMNS, r)) for r in cur.fetchall()]
+        rows = [dict(zip(columns, r)) for r in cur.fetchall()]
         flagged = _flag_counts(con)
         con.close()
     else:
@@ -60,18 +63,37 @@ def read_events(path: str | Path) -> ReadResult:
             table = pq.read_table(path)
         except Exception as exc:  # noqa: BLE001
             raise FeedbackLogError(f"{path}: not a readable parquet file ({exc})") from None
-        missing = [c for c in COLUMNS if c not in table.column_names and c != "substitute_id"]
-        if missing:
-            raise FeedbackLogError(f"{path}: missing column(s) {', '.join(missing)}")
-        rows = table.to_pylist()
-        flagged = {}
+        return read_table(table, path.name)
+    return _validated(rows, path.name, flagged)
+
+
+def read_table(table, name: str = "feedback table") -> ReadResult:  # noqa: ANN001 - pyarrow.Table
+    """Events from an Arrow table of the offline store's feedback (``features.offline.FEEDBACK_SCHEMA``, or
+    the schema's own columns); naive timestamps there are UTC. Its ``flags`` column is counted."""
+    missing = [c for c in COLUMNS if c not in table.column_names and c not in OPTIONAL]
+    if missing:
+        raise FeedbackLogError(f"{name}: missing column(s) {', '.join(missing)}")
+    rows = table.to_pylist()
+    for row in rows:
+        ts = row.get("timestamp")
+        if hasattr(ts, "tzinfo") and ts.tzinfo is None:
+            row["timestamp"] = ts.replace(tzinfo=timezone.utc)
+    flagged: dict[str, int] = {}
+    for row in rows:
+        for flag in filter(None, (row.get("flags") or "").split(",")):
+            flagged[flag] = flagged.get(flag, 0) + 1
+    return _validated(rows, name, flagged)
+
+
+def _validated(rows: list[dict], name: str, flagged: dict[str, int]) -> ReadResult:
     events, rejected = [], []
     for i, row in enumerate(rows):
         try:
-            events.append(FeedbackEvent.model_validate({k: row.get(k) for k in COLUMNS}))
+            events.append(FeedbackEvent.model_validate({k: row.get(k) for k in COLUMNS if row.get(k) is not None
+                                                        or k not in OPTIONAL}))
         except ValidationError as exc:
             field = ".".join(str(p) for p in exc.errors()[0]["loc"])
-            rejected.append(f"{path.name}:{i}: {field}: {exc.errors()[0]['msg']}")
+            rejected.append(f"{name}:{i}: {field}: {exc.errors()[0]['msg']}")
     return ReadResult(events, rejected, flagged)
 
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -271,27 +271,65 @@ def parse_hidden(hidden: str | Sequence[int]) -> tuple[int, ...]:
 
 def train_step(snapshot_dir: str | Path, model_out: str | Path, *, test_from: str, use_embedding: bool = False,
                epochs: int = 6, hidden: str = "64,32", lr: float = 3e-3, seed: int = 0, train_days: int | None = None,
-               feedback_path: str | Path | None = None, device: str = "auto",
-               log: Callable[[str], None] = print) -> dict:
-    """The pipeline's train step: the ranker of the ``train_days`` before ``test_from``, from the features
-    step's snapshot and the window's feedback, saved to ``model_out``."""
+               device: str = "auto", ablations: bool = True, log: Callable[[str], None] = print) -> dict:
+    """The pipeline's train step: the ranker of the ``train_days`` before ``test_from`` from the features
+    step's snapshot — its purchases and its feedback events — saved to ``model_out``.
+
+    With ``ablations``, the same ranker is also trained without what the main one adds — the feedback lists
+    (when the window has feedback) and the C-STAR embedding (when it is used) — and saved under
+    ``model_out/ablations/<name>``, so the evaluation shows what each adds on the same window.
+    """
     from voicecart.features.snapshot import TRAIN_DAYS, Snapshot
+    from voicecart.feedback import labels_from_events
+    from voicecart.feedback.log import read_table
     from voicecart.schemas.times import parse_moment
 
     cut = epoch_s(parse_moment(test_from))
     days = TRAIN_DAYS if train_days is None else train_days
-    labels: list = []
-    if feedback_path:
-        from voicecart.feedback import labels_from_events, read_events
-
-        labels = labels_from_events(read_events(feedback_path).events)
+    snapshot = Snapshot.load(snapshot_dir)
+    events, refused = usable_feedback(snapshot.feedback)
+    read = read_table(events, "the snapshot's feedback") if events is not None else None
+    labels = labels_from_events(read.events) if read is not None else []
     config = RankerConfig(hidden=parse_hidden(hidden), epochs=epochs, lr=lr, seed=seed, use_embedding=use_embedding,
                           device=device)
-    trained = train_ranker(Snapshot.load(snapshot_dir), start=cut - days * DAY_S, end=cut, config=config,
-                           feedback=labels, log=log)
+    trained = train_ranker(snapshot, start=cut - days * DAY_S, end=cut, config=config, feedback=labels, log=log)
+    _add(trained.info["feedback_skipped"], refused)
+    if read is not None:
+        trained.info["feedback_events"] = len(read.events)
+        trained.info["feedback_rejected"] = len(read.rejected)
+        trained.info["feedback_flagged"] = read.flagged
     trained.save(model_out)
+    variants = {"no_feedback": (config, ()) if labels else None,
+                "no_embedding": (replace(config, use_embedding=False), labels) if use_embedding else None}
+    for name, variant in variants.items():
+        if ablations and variant is not None:
+            log(f"ablation {name}")
+            train_ranker(snapshot, start=cut - days * DAY_S, end=cut, config=variant[0], feedback=variant[1],
+                         log=log).save(Path(model_out) / ABLATIONS / name)
     info = trained.info
     return {"train_seconds": info["seconds"], "purchase_lists": info["purchase_lists"],
             "feedback_lists": info["feedback_lists"], "feedback_skipped": sum(info["feedback_skipped"].values()),
             "epochs": epochs, "hidden": hidden, "lr": lr, "n_features": trained.ranker.config.n_features,
             "use_embedding": use_embedding}
+
+
+def usable_feedback(table):  # noqa: ANN001, ANN201 - pyarrow.Table | None -> (pyarrow.Table | None, dict)
+    """The snapshot's feedback without the events the intake flagged as naming an unknown customer or product
+    (counted by flag): they were acknowledged and logged, but they teach nothing."""
+    if table is None or "flags" not in table.column_names:
+        return table, {}
+    import pyarrow as pa
+
+    flags = [set(filter(None, (f or "").split(","))) for f in table.column("flags").to_pylist()]
+    refused: dict[str, int] = {}
+    keep = []
+    for f in flags:
+        bad = sorted(x for x in f if x.startswith("unknown_"))
+        for x in bad:
+            refused[x] = refused.get(x, 0) + 1
+        keep.append(not bad)
+    return table.filter(pa.array(keep)), refused
+
+
+ABLATIONS = "ablations"
+"""Folder of a trained model holding the same ranker trained without one of its inputs."""

@@ -117,6 +117,9 @@ class ProductRef(BaseModel):
     score: float | None = None
 
 
+Arm = Literal["champion", "canary"]
+
+
 class ResolveResponse(BaseModel):
     request_id: str
     intent: Intent
@@ -135,6 +138,8 @@ class ResolveResponse(BaseModel):
     conversation_id: str | None = None
     reason: str | None = None
     """When there is no product: why (the parser's reason, or "no_candidates")."""
+    arm: Arm = "champion"
+    """Which arm answered: the champion, or the canary model taking its share of traffic."""
 
 
 class PredictResponse(BaseModel):
@@ -162,11 +167,15 @@ class FeedbackEvent(BaseModel):
     product_id: str = _id_field("The product the answer gave.")
     kind: FeedbackKind
     substitute_id: str | None = _id_field("The product swapped in; required when kind is 'swapped'.", default=None)
+    arm: Arm | None = Field(default=None, description="The arm that gave the answer (from the answer); the server "
+                                                      "fills it from its traffic split when absent.")
+    model_version: str | None = _id_field("The model version that gave the answer (from the answer); the server "
+                                          "fills it when absent.", default=None)
     timestamp: datetime = Field(description="When it happened: RFC 3339 with an offset, within the server's window.",
                                 json_schema_extra={"type": "string", "format": "date-time",
                                                    "pattern": TIMESTAMP_PATTERN})
 
-    @field_validator("event_id", "request_id", "customer_id", "product_id", "substitute_id")
+    @field_validator("event_id", "request_id", "customer_id", "product_id", "substitute_id", "model_version")
     @classmethod
     def _ids(cls, v: str | None, info) -> str | None:  # noqa: ANN001
         return check_id(v, info.field_name)

@@ -1,5 +1,7 @@
-"""Feedback intake: validated events appended durably (SQLite WAL, fsync'd) before the 2xx,
-then pushed to the online store; events whose push failed are replayed on restart.
+"""Feedback intake: validated events appended durably (SQLite WAL, fsync'd) before the 2xx, then pushed to
+the online store AND written to the offline store (the feedback table training reads: a parquet folder
+locally, BigQuery at scale); each at least once, marked per event, replayed on restart or when the store
+is back. Readers of the offline table keep one row per ``event_id``, so a replay adds no duplicate.
 
 The log is also the next training window's source of implicit labels (kept/removed/swapped/...).
 An ``event_id`` is an idempotency key: the same body again is a duplicate (acknowledged, not
@@ -14,6 +16,7 @@ import logging
 import sqlite3
 import threading
 from collections.abc import Callable, Sequence
+from typing import Any
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -36,10 +39,15 @@ CREATE TABLE IF NOT EXISTS feedback_events (
     timestamp     TEXT NOT NULL,
     received_at   TEXT NOT NULL,
     pushed_at     TEXT,
-    flags         TEXT NOT NULL DEFAULT ''
+    flags         TEXT NOT NULL DEFAULT '',
+    arm           TEXT,
+    model_version TEXT,
+    offline_at    TEXT
 );
 CREATE INDEX IF NOT EXISTS feedback_unpushed ON feedback_events (pushed_at) WHERE pushed_at IS NULL;
 """
+_ADDED = {"flags": "TEXT NOT NULL DEFAULT ''", "arm": "TEXT", "model_version": "TEXT", "offline_at": "TEXT"}
+"""Columns added since the first logs: a log written before them gets them on open."""
 EVENT_COLUMNS = tuple(FeedbackEvent.model_fields)
 """The table holds exactly the FeedbackEvent columns (what ``voicecart.feedback.read_events`` reads),
 plus when it arrived and when it reached the online store."""
@@ -65,6 +73,11 @@ class Appended:
     duplicate: bool
     conflict: tuple[str, ...] = ()
     """For an event_id already logged with a different body: the fields that differ."""
+
+
+def _naive_utc(text: str) -> datetime:
+    moment = datetime.fromisoformat(text)
+    return moment.astimezone(timezone.utc).replace(tzinfo=None) if moment.tzinfo else moment
 
 
 def _stored(value: object) -> object:
@@ -94,8 +107,11 @@ class FeedbackLog:
         self._db.execute("PRAGMA busy_timeout=5000")  # several worker processes may share one log
         self._db.executescript(_SCHEMA)
         columns = {row[1] for row in self._db.execute("PRAGMA table_info(feedback_events)")}
-        if "flags" not in columns:  # a log written before flags existed
-            self._db.execute("ALTER TABLE feedback_events ADD COLUMN flags TEXT NOT NULL DEFAULT ''")
+        for name, decl in _ADDED.items():
+            if name not in columns:
+                self._db.execute(f"ALTER TABLE feedback_events ADD COLUMN {name} {decl}")
+        self._db.execute("CREATE INDEX IF NOT EXISTS feedback_offline ON feedback_events (offline_at) "
+                         "WHERE offline_at IS NULL")
 
     def append(self, event: FeedbackEvent, flags: tuple[str, ...] = ()) -> Appended:
         now = datetime.now(timezone.utc).isoformat()
@@ -127,6 +143,27 @@ class FeedbackLog:
                 "UPDATE feedback_events SET pushed_at = ? WHERE event_id = ?", [(now, e) for e in event_ids]
             )
 
+    def unwritten(self, limit: int = 5000):  # noqa: ANN201 - pyarrow.Table of features.offline.FEEDBACK_SCHEMA
+        """Events not yet in the offline store, oldest first, as the offline table's rows."""
+        import pyarrow as pa
+
+        from voicecart.features.offline import FEEDBACK_SCHEMA
+
+        names = FEEDBACK_SCHEMA.names
+        with self._lock:
+            rows = self._db.execute(f"SELECT {', '.join(names)} FROM feedback_events WHERE offline_at IS NULL "
+                                    "ORDER BY rowid LIMIT ?", (limit,)).fetchall()
+        cols = {n: [r[i] for r in rows] for i, n in enumerate(names)}
+        for n in ("timestamp", "received_at"):
+            cols[n] = [_naive_utc(v) for v in cols[n]]
+        return pa.table(cols, schema=FEEDBACK_SCHEMA)
+
+    def mark_written(self, event_ids: Sequence[str]) -> None:
+        now = datetime.now(timezone.utc).isoformat()
+        with self._lock:
+            self._db.executemany("UPDATE feedback_events SET offline_at = ? WHERE event_id = ?",
+                                 [(now, e) for e in event_ids])
+
     def events(self) -> list[FeedbackEvent]:
         """Every logged event in arrival order (the training window reads this)."""
         with self._lock:
@@ -135,10 +172,10 @@ class FeedbackLog:
 
     def counts(self) -> dict[str, int]:
         with self._lock:
-            total, pending = self._db.execute(
-                "SELECT count(*), count(*) FILTER (WHERE pushed_at IS NULL) FROM feedback_events"
-            ).fetchone()
-        return {"total": total, "unpushed": pending}
+            total, pending, offline = self._db.execute(
+                "SELECT count(*), count(*) FILTER (WHERE pushed_at IS NULL), count(*) FILTER (WHERE offline_at IS NULL) "
+                "FROM feedback_events").fetchone()
+        return {"total": total, "unpushed": pending, "offline_pending": offline}
 
     def close(self) -> None:
         with self._lock:
@@ -152,9 +189,11 @@ class FeedbackIntake:
     (crash between the 2xx and the push, or store down) is pushed again.
     """
 
-    def __init__(self, log_: FeedbackLog, push: FeedbackPush | None, push_interval_s: float = 0.05) -> None:
+    def __init__(self, log_: FeedbackLog, push: FeedbackPush | None, push_interval_s: float = 0.05,
+                 offline: Any = None) -> None:
         self.log = log_
         self._push = push
+        self._offline = offline  # features.offline.FeedbackSink: the table training reads
         self._interval = push_interval_s
         self._wake = threading.Event()
         self._stop = threading.Event()
@@ -167,7 +206,9 @@ class FeedbackIntake:
         return appended
 
     def flush(self) -> int:
-        """Push every unpushed event once; returns how many were pushed (0 when the store is down)."""
+        """Push every unpushed event online and write every unwritten one offline, once; returns how many were
+        pushed online (a store that is down keeps its events for the next flush or restart)."""
+        self.flush_offline()
         if self._push is None:
             return 0
         pushed = 0
@@ -180,6 +221,28 @@ class FeedbackIntake:
             self.log.mark_pushed([e.event_id for e in batch])
             pushed += len(batch)
         return pushed
+
+    @property
+    def offline_name(self) -> str:
+        """Where events go offline, for the banner."""
+        if self._offline is None:
+            return "none"
+        return str(getattr(self._offline, "folder", None) or getattr(getattr(self._offline, "engine", None), "qualified", "?"))
+
+    def flush_offline(self) -> int:
+        """Write every event not yet in the offline store; how many were written (0 when it is unreachable)."""
+        if self._offline is None:
+            return 0
+        written = 0
+        while (batch := self.log.unwritten()).num_rows:
+            try:
+                self._offline.write(batch)
+            except Exception as exc:  # unreachable: the WAL keeps them, the next flush catches up
+                log.warning("feedback offline write failed, %d events kept: %s", batch.num_rows, type(exc).__name__)
+                return written
+            self.log.mark_written(batch.column("event_id").to_pylist())
+            written += batch.num_rows
+        return written
 
     def start(self) -> None:
         if self._thread is None:

@@ -414,7 +414,10 @@ class Service:
             from voicecart.serving.profiles import feedback_push
 
             push = feedback_push(profiles)
-        self.intake = FeedbackIntake(self.feedback_log, push, s.feedback_push_interval_s)
+        from voicecart.features.offline import feedback_sink
+
+        offline = feedback_sink(settings.features.offline, settings.features.store_dir)
+        self.intake = FeedbackIntake(self.feedback_log, push, s.feedback_push_interval_s, offline=offline)
         model = self._load()
         conversations = conversation_store(s, getattr(settings.features.online, "url", None), self.health)
         self.engine = ResolutionEngine(model, profiles, s, max_candidates=settings.ranking.max_candidates,
@@ -496,7 +499,7 @@ class Service:
         conversations = f"redis {conv.url}" if hasattr(conv, "url") else "memory (this process)"
         predictor = f"Triton at {s.predictor.url}" if s.predictor.type == "triton" else "in-process ONNX Runtime"
         return (f"profiles: {profiles}; predictor: {predictor}; "
-                f"conversations: {conversations}; feedback log: {s.feedback_db}")
+                f"conversations: {conversations}; feedback log: {s.feedback_db} (offline: {self.intake.offline_name})")
 
 
 def _metrics_handler_multiprocess() -> Callable:
