@@ -1,4 +1,4 @@
-"""Register the bundle, move the champion pointer (deploy), and leave a record of every run."""
+"""Register the bundle, deploy it as a canary beside the champion, and leave a record of every run."""
 
 from kfp import dsl
 from kfp.dsl import Artifact, Input, Model, PipelineTaskFinalStatus
@@ -15,12 +15,14 @@ def register_model(bundle: Input[Model], decision: Input[Artifact], registry_uri
 
 
 @dsl.component(base_image=BASE_IMAGE, install_kfp_package=False)
-def promote_champion(registry_uri: str, version: str, summary: str) -> str:
-    """Deploy: the new version becomes the champion that serving loads (hot reload)."""
+def deploy_canary(registry_uri: str, version: str, summary: str, canary_percent: int) -> str:
+    """Deploy: the version the gate promoted takes ``canary_percent`` % of the traffic beside the champion
+    (the registry's canary pointer: serving splits locally, the rollout controller patches the
+    InferenceService in the cluster, and the live sequential test promotes or rolls it back). The first
+    model ever has no champion to share with and becomes it directly. Returns the canary's state."""
     from voicecart.registry import Registry
 
-    Registry(registry_uri).promote(version, summary)
-    return version
+    return Registry(registry_uri).start_canary(version, canary_percent, summary).state
 
 
 @dsl.component(base_image=BASE_IMAGE, install_kfp_package=False)

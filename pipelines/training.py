@@ -2,7 +2,8 @@
 
     prepare ─► C-STAR ─► snapshot ─┬► train ranker ─► export (checked vs torch) ─┐
        (embeddings at each cut) ─┘ └───────────────────────────────────────► evaluate vs champion ─► register
-                                                                                   └─ If promote: deploy (champion pointer)
+                                                                                   └─ If promote: deploy as a canary
+                                                                                      (the first model: champion)
                                                                                       Else: champion keeps serving
 
 Every edge carries data its consumer reads: the prepared window feeds C-STAR and the snapshot; the
@@ -23,7 +24,7 @@ from components.evaluation import evaluate_challenger
 from components.export import export_bundle
 from components.features import build_snapshot
 from components.ranking import train_ranker
-from components.registry import keep_champion, promote_champion, record_run, register_model
+from components.registry import deploy_canary, keep_champion, record_run, register_model
 from components.trajectory import pretrain_cstar
 
 COMPILED = Path(__file__).with_name("training.yaml")
@@ -76,6 +77,7 @@ def training_pipeline(
     hidden: str = "64,32",
     lr: float = 0.003,
     promotion_margin: float = 0.0,
+    canary_percent: int = 10,
     feedback_store: str = "",
     run_name: str = "",
 ):
@@ -118,9 +120,9 @@ def training_pipeline(
                                                                                        backoff_duration="10s")
 
         with dsl.If(gate.outputs["verdict"] == "promote", name="gate-promotes"):
-            deploy = promote_champion(registry_uri=registry_uri, version=registered.output,
-                                      summary=gate.outputs["summary"])
-            deploy.set_display_name("deploy (promote champion)").set_caching_options(False)
+            deploy = deploy_canary(registry_uri=registry_uri, version=registered.output,
+                                   summary=gate.outputs["summary"], canary_percent=canary_percent)
+            deploy.set_display_name("deploy (canary)").set_caching_options(False)
             deploy.set_retry(num_retries=2, backoff_duration="10s")
         with dsl.Else(name="gate-refuses"):
             keep = keep_champion(registry_uri=registry_uri, version=registered.output,

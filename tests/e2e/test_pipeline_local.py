@@ -56,7 +56,7 @@ def test_first_run_promotes_over_the_baseline_and_a_worse_one_is_refused(tafeng:
     promoted = first["decision"]["promote"]
     if promoted:
         assert reg.champion() == "v0001" and reg.metadata("v0001").extra["gate"] == "promote"
-        assert "promote-champion" in steps and "keep-champion" not in steps
+        assert "deploy-canary" in steps and "keep-champion" not in steps
     else:
         # the gate refused the first model: nothing was deployed. Promote it by hand (as an operator
         # would with `voicecart model promote`) so the second run still exercises the refusal path;
@@ -75,7 +75,7 @@ def test_first_run_promotes_over_the_baseline_and_a_worse_one_is_refused(tafeng:
     assert reg.metadata("v0002").parent_version == "v0001"
     assert [r["state"] for r in reg.runs()] == ["SUCCEEDED", "SUCCEEDED"]
     steps = {task for task, _, _ in second["artifacts"]}
-    assert "keep-champion" in steps and "promote-champion" not in steps
+    assert "keep-champion" in steps and "deploy-canary" not in steps
 
     # the champion's exports, loaded back from the registry, rank a held-out request like torch
     bundle = load_bundle(registry)

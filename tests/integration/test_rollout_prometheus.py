@@ -34,7 +34,7 @@ EXPORTER = textwrap.dedent("""
     from voicecart.serving import metrics as m
     port, version, fast, slow, errors, kept, bought, removed, dups = sys.argv[1:]
     m.set_model_version(version)
-    for reason in ("ranker_error", "deadline", "profile_unavailable"):
+    for reason in ("ranker_failed", "deadline", "profile_unavailable"):
         m.FALLBACKS.labels(reason=reason)
     for kind in ("kept", "bought", "removed"):
         for dup in ("false", "true"):
@@ -47,7 +47,7 @@ EXPORTER = textwrap.dedent("""
     for i in range(int(slow)):
         m.observe(0.2, True, ["deadline"] if i % 2 else [])
     for _ in range(int(errors)):
-        m.observe(0.004, False, ["ranker_error"])
+        m.observe(0.004, False, ["ranker_failed"])
     for kind, n in (("kept", kept), ("bought", bought), ("removed", removed)):
         m.FEEDBACK.labels(kind=kind, duplicate="false").inc(int(n))
     m.FEEDBACK.labels(kind="kept", duplicate="true").inc(int(dups))

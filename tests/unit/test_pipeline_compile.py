@@ -80,7 +80,7 @@ def test_gate_branches_retries_caching_and_exit_handler(compiled) -> None:
     assert tasks["prepare-data"]["retryPolicy"]["maxRetryCount"] == 1
     assert tasks["register-model"]["retryPolicy"]["maxRetryCount"] == 2
     assert tasks["prepare-data"]["cachingOptions"] == {"enableCache": True}
-    for step in ("evaluate-challenger", "register-model", "promote-champion", "keep-champion"):
+    for step in ("evaluate-challenger", "register-model", "deploy-canary", "keep-champion"):
         assert tasks[step]["cachingOptions"] == {}, f"{step} depends on registry state and must not be cached"
     assert tasks["record-run"]["triggerPolicy"]["strategy"] == "ALL_UPSTREAM_TASKS_COMPLETED"
 

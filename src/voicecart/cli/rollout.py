@@ -16,6 +16,8 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from voicecart.rollout.decision import Verdict
+
 console = Console(stderr=True)
 rollout_app = typer.Typer(help="Canary rollout of a new champion on KServe (Standard or Knative mode).",
                           no_args_is_help=True)
@@ -200,6 +202,10 @@ def status_cmd(
 @rollout_app.command("watch")
 def watch_cmd(
     prometheus: str = typer.Option(..., "--prometheus", help="Prometheus base URL."),
+    registry: str | None = typer.Option(None, "--registry", help="The model registry: a canary the pipeline's gate "
+                                        "requested there is started on the InferenceService, and its outcome "
+                                        "recorded there (champion pointer)."),
+    percent: int | None = typer.Option(None, min=1, max=99, help="Share for a requested canary (default: the request's)."),
     interval_s: float = typer.Option(60.0, min=1.0, help="Seconds between looks."),
     max_looks: int | None = typer.Option(None, min=1, help="Stop after this many looks."),
     min_requests: int = _MIN_REQ, min_feedback: int = _MIN_FB, alpha: float = _ALPHA,
@@ -214,6 +220,18 @@ def watch_cmd(
     from voicecart.rollout import PrometheusClient
 
     ro = _rollout(namespace, name, kubeconfig, context, isvc_file)
+    reg = None
+    if registry is not None:
+        from voicecart.registry import Registry
+
+        reg = Registry(registry)
+        pointer = reg.canary()
+        if pointer is not None and pointer.state == "requested" and _run(ro.state) is None:
+            uri = reg.version_uri(pointer.version)
+            _run(lambda: ro.start(uri, percent or pointer.percent, None))
+            reg.mark_canary_running()
+            console.print(f"started the requested canary {pointer.version} ({uri}) at {percent or pointer.percent}% "
+                          f"on {ro.namespace}/{ro.name}")
     if _run(ro.state) is None:
         console.print(f"no canary running on {ro.namespace}/{ro.name}: nothing to decide")
         return
@@ -227,6 +245,44 @@ def watch_cmd(
     finally:
         prom.close()
     _print_look(look, False)
+    if reg is not None and look.decision.verdict is not Verdict.continue_ and reg.canary() is not None:
+        reg.end_canary(look.decision.verdict is Verdict.promote, "; ".join(look.decision.reasons))
+        console.print(f"registry {registry}: champion {reg.champion()}")
+
+
+@rollout_app.command("local")
+def local_cmd(
+    registry: str = typer.Option(..., "--registry", help="The registry the local server serves (its canary pointer)."),
+    url: str = typer.Option("http://127.0.0.1:8080", help="The local server (`voicecart serve --model-dir REGISTRY`)."),
+    watch: bool = typer.Option(False, "--watch", help="Keep looking until the sequential test decides."),
+    interval_s: float = typer.Option(5.0, min=0.1, help="Seconds between looks with --watch."),
+    max_looks: int | None = typer.Option(None, min=1, help="Stop after this many looks."),
+    min_requests: int = _MIN_REQ, min_feedback: int = _MIN_FB, alpha: float = _ALPHA,
+    latency_bound_ms: float = _BOUND, max_duration_h: float = _MAXH,
+) -> None:
+    """The canary on this machine: read both arms from the local server, decide with the same sequential test
+    as the cluster, and promote the canary to champion or roll it back in the registry (the server reloads)."""
+    import time
+
+    from voicecart.registry import Registry
+    from voicecart.rollout import conclude, look_local
+
+    policy = _policy(min_requests, min_feedback, alpha, latency_bound_ms, max_duration_h)
+    looks = 0
+    while True:
+        look = _run(lambda: look_local(url, policy))
+        looks += 1
+        console.print(f"{look.canary_version} ({look.percent}%) vs {look.champion_version}: "
+                      f"{look.canary.requests:.0f} / {look.stable.requests:.0f} requests, kept "
+                      f"{look.canary.kept:.0f}/{look.canary.feedback:.0f} vs {look.stable.kept:.0f}/{look.stable.feedback:.0f} "
+                      f"→ {look.decision.verdict.value} ({'; '.join(look.decision.reasons[:2])})")
+        if look.decision.verdict is not Verdict.continue_:
+            champion = _run(lambda: conclude(Registry(registry), look, reload_url=url))
+            console.print(f"canary {look.canary_version} {look.decision.verdict.value}: champion is now {champion}")
+            return
+        if not watch or (max_looks is not None and looks >= max_looks):
+            return
+        time.sleep(interval_s)
 
 
 def register(app: typer.Typer, evaluate: typer.Typer) -> None:

@@ -20,7 +20,7 @@ import fsspec
 
 from voicecart.export import layout
 from voicecart.registry.bundle import Bundle, BundleError, IncompatibleBundleError, open_bundle
-from voicecart.registry.store import ChampionPointer, Registry, RegistryError, VersionInfo
+from voicecart.registry.store import CanaryPointer, ChampionPointer, Registry, RegistryError, VersionInfo
 
 
 def feature_schema_hash(feature_names: list[str], dtypes: list[str] | None = None) -> str:
@@ -52,6 +52,7 @@ def load_bundle(dir_or_uri: str | Path, *, version: str | None = None, name: str
 __all__ = [
     "Bundle",
     "BundleError",
+    "CanaryPointer",
     "ChampionPointer",
     "IncompatibleBundleError",
     "Registry",

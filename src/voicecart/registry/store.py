@@ -45,6 +45,20 @@ class ChampionPointer(BaseModel):
     history: list[ChampionEvent] = Field(default_factory=list)
 
 
+class CanaryPointer(BaseModel):
+    """A version the gate promoted, taking ``percent`` of the traffic beside the champion until decided."""
+
+    version: str
+    percent: int = Field(ge=1, le=99)
+    stable: str
+    """The champion it is compared with."""
+    state: str = "requested"
+    """``requested`` (the deploy step asked), ``running`` (a controller started the split), then the canary
+    pointer is removed when decided (the champion pointer's history keeps the outcome)."""
+    started_at: datetime
+    reason: str
+
+
 @dataclass(frozen=True)
 class VersionInfo:
     version: str
@@ -187,6 +201,56 @@ class Registry:
         pointer.version = previous
         self._write_pointer(pointer)
         return pointer
+
+    # -- canary ------------------------------------------------------------------------------
+    def canary(self) -> CanaryPointer | None:
+        path = self._p("canary.json")
+        if not self.fs.exists(path):
+            return None
+        with self.fs.open(path, "r") as f:
+            return CanaryPointer.model_validate_json(f.read())
+
+    def start_canary(self, version: str, percent: int, reason: str) -> CanaryPointer:
+        """Ask for ``version`` to take ``percent`` of the traffic beside the champion (it must open cleanly).
+        The first model ever has nothing to share traffic with: it becomes the champion directly."""
+        self.load(version)  # a corrupt bundle never takes traffic
+        champion = self.champion()
+        if champion is None or champion == version:
+            self.promote(version, f"{reason} (no champion to canary against: promoted directly)")
+            return CanaryPointer(version=version, percent=99, stable=version, state="promoted",
+                                 started_at=datetime.now(timezone.utc), reason=reason)
+        pointer = CanaryPointer(version=version, percent=percent, stable=champion, started_at=datetime.now(timezone.utc),
+                                reason=reason)
+        self._write_canary(pointer)
+        return pointer
+
+    def mark_canary_running(self) -> CanaryPointer:
+        pointer = self.canary()
+        if pointer is None:
+            raise RegistryError(f"model {self.name!r} has no canary to start")
+        pointer = pointer.model_copy(update={"state": "running"})
+        self._write_canary(pointer)
+        return pointer
+
+    def end_canary(self, promote: bool, reason: str) -> ChampionPointer:
+        """The canary's outcome: ``promote`` makes it the champion; either way the split ends."""
+        pointer = self.canary()
+        if pointer is None:
+            raise RegistryError(f"model {self.name!r} has no canary to end")
+        if promote:
+            champion = self.promote(pointer.version, f"canary promoted: {reason}")
+        else:
+            champion = self.pointer()
+            champion.history.append(ChampionEvent(version=pointer.version, action="canary_rollback",
+                                                  at=datetime.now(timezone.utc), reason=reason))
+            self._write_pointer(champion)
+        self.fs.rm(self._p("canary.json"))
+        return champion
+
+    def _write_canary(self, pointer: CanaryPointer) -> None:
+        self.fs.makedirs(self.root, exist_ok=True)
+        with self.fs.open(self._p("canary.json"), "w") as f:
+            f.write(pointer.model_dump_json(indent=2))
 
     # -- loading -----------------------------------------------------------------------------
     def load(self, version: str | None = None, *, expected_feature_schema_hash: str | None = None) -> Bundle:

@@ -21,13 +21,15 @@ from voicecart.rollout.isvc import (
     start_patch,
     traffic_patch,
 )
+from voicecart.rollout.local import LocalLook, conclude, look_local
 from voicecart.rollout.manifests import KUBERNETES_VERSION, ManifestError, validate_document, validate_kserve
 from voicecart.rollout.metrics import ArmQueries, MetricsError, PrometheusClient, read_arm
 
 __all__ = [
     "KUBERNETES_VERSION", "ArmCounts", "ArmQueries", "CanaryState", "Decision", "DeploymentMode", "Interval",
-    "IsvcApi", "KubernetesIsvcApi", "Look", "ManifestError", "MetricsError", "Policy", "PrometheusClient",
-    "Rollout", "RolloutError", "Verdict", "apply_merge_patch", "canary_state", "confidence_sequence", "decide",
+    "IsvcApi", "KubernetesIsvcApi", "LocalLook", "Look", "ManifestError", "MetricsError", "Policy", "PrometheusClient",
+    "Rollout", "RolloutError", "Verdict", "apply_merge_patch", "canary_state", "conclude", "confidence_sequence",
+    "decide", "look_local",
     "deployment_mode", "promote_patch", "read_arm", "rollback_patch", "start_patch", "traffic_patch",
     "validate_document", "validate_kserve", "version_of",
 ]

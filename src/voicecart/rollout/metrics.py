@@ -3,8 +3,8 @@
 The metric names are the ones ``voicecart.serving.metrics`` exports:
 
 * ``voicecart_resolve_latency_seconds`` (histogram): requests answered and how fast;
-* ``voicecart_fallbacks_total{reason}``: degraded answers; ``ranker_error`` and ``deadline`` count
-  as errors (the ranker failed, or the answer missed its deadline);
+* ``voicecart_fallbacks_total{reason}``: degraded answers; ``ranker_failed`` and ``deadline`` count
+  as errors (the ranker failed, or the answer missed its deadline: the engine's ``ERROR_FALLBACKS``);
 * ``voicecart_feedback_events_total{kind, duplicate}``: feedback; kept = ``kept`` or ``bought``;
 * ``voicecart_model_info{version}`` (gauge = 1 per pod): which bundle a pod serves.
 
@@ -23,7 +23,7 @@ from typing import Any, Protocol
 
 from voicecart.rollout.decision import ArmCounts
 
-ERROR_REASONS = ("ranker_error", "deadline")
+ERROR_REASONS = ("ranker_failed", "deadline")
 KEPT_KINDS = ("kept", "bought")
 
 

@@ -81,13 +81,14 @@ def featurizer(input_name: str, batched: bool):  # noqa: ANN201 - returns engine
 
 
 def load_serving_model(model_dir: str | Path, *, stats: StatsSource | None = None,
-                       predictor: OnnxPredictor | TritonPredictor | None = None) -> ServingModel:
-    """Open and verify a bundle (or a registry's champion) and load everything the request path needs."""
+                       predictor: OnnxPredictor | TritonPredictor | None = None, version: str | None = None) -> ServingModel:
+    """Open and verify a bundle (or a registry's champion, or its ``version``) and load everything the request
+    path needs."""
     from voicecart.registry import BundleError as RegistryBundleError
     from voicecart.registry import load_bundle
 
     try:
-        bundle = load_bundle(model_dir)
+        bundle = load_bundle(model_dir, version=version)
     except RegistryBundleError as exc:
         raise BundleError(str(exc)) from None
     except Exception as exc:  # noqa: BLE001 - e.g. an unreadable champion pointer: never a 5xx

@@ -157,6 +157,43 @@ def confirmation(parsed: ParsedUtterance, product: ProductRef | None) -> str:
     return f"Adding {_amount(parsed.quantity, parsed.unit)} {_name(product)} to your cart."
 
 
+# -- canary arms -----------------------------------------------------------------------------------
+
+ERROR_FALLBACKS = ("ranker_failed", "deadline")
+"""Fallbacks that count as an arm's errors (the ranker failed, or the answer missed its deadline)."""
+KEPT_KINDS = ("kept", "bought")
+
+
+def arm_of(customer_id: str, percent: int) -> str:
+    """``canary`` for ``percent`` % of customers, stably (the same customer always lands on the same arm)."""
+    import zlib
+
+    return "canary" if percent > 0 and zlib.crc32(customer_id.encode()) % 100 < percent else "champion"
+
+
+class ArmCounts:
+    """What one arm answered since the split started: the sequential test's inputs (rollout.decision)."""
+
+    def __init__(self) -> None:
+        self.requests = self.errors = self.slow = self.feedback = self.kept = 0
+        self._lock = threading.Lock()
+
+    def answer(self, response: ResolveResponse, deadline_ms: float) -> None:
+        with self._lock:
+            self.requests += 1
+            self.errors += any(f in ERROR_FALLBACKS for f in response.fallbacks)
+            self.slow += response.latency_ms > deadline_ms
+
+    def event(self, kind: str) -> None:
+        with self._lock:
+            self.feedback += 1
+            self.kept += kind in KEPT_KINDS
+
+    def as_dict(self) -> dict[str, int]:
+        return {"requests": self.requests, "errors": self.errors, "slow": self.slow, "feedback": self.feedback,
+                "kept": self.kept}
+
+
 # -- the engine -----------------------------------------------------------------------------------
 
 class ResolutionEngine:
@@ -166,6 +203,10 @@ class ResolutionEngine:
                  max_candidates: int = 100, on_feedback: Callable[[FeedbackEvent], object] | None = None,
                  conversations: ConversationStore | None = None, health: Health | None = None) -> None:
         self._model = model
+        self._canary: ServingModel | None = None
+        self.canary_percent = 0
+        self.canary_since = time.time()
+        self.arms = {"champion": ArmCounts(), "canary": ArmCounts()}
         self.profiles = profiles
         self.settings = settings
         self.max_candidates = max_candidates
@@ -194,12 +235,36 @@ class ResolutionEngine:
     def model(self) -> ServingModel:
         return self._model
 
-    def swap(self, model: ServingModel) -> str:
-        """Hot reload: requests already running finish on the old model, new ones get this one."""
+    @property
+    def canary(self) -> ServingModel | None:
+        return self._canary
+
+    def swap(self, model: ServingModel, canary: ServingModel | None = None, percent: int = 0) -> str:
+        """Hot reload: requests already running finish on the old model(s), new ones get these: the champion,
+        and a canary taking ``percent`` % of the customers beside it (counted per arm from now on)."""
         with self._swap:
             previous, self._model = self._model, model
+            split = (None if canary is None else canary.version, percent if canary is not None else 0)
+            if split != (None if self._canary is None else self._canary.version, self.canary_percent):
+                self.arms, self.canary_since = {"champion": ArmCounts(), "canary": ArmCounts()}, time.time()
+            self._canary, self.canary_percent = canary, split[1]
         metrics.set_model_version(model.version, previous.version)
         return previous.version
+
+    def arm(self, customer_id: str) -> tuple[str, ServingModel]:
+        """The arm that answers this customer, and its model."""
+        canary = self._canary
+        if canary is not None and arm_of(customer_id, self.canary_percent) == "canary":
+            return "canary", canary
+        return "champion", self._model
+
+    def feedback_arm(self, event: FeedbackEvent) -> FeedbackEvent:
+        """The event with its arm and model version (the answering arm's, when the client did not say), counted."""
+        arm, model = self.arm(event.customer_id)
+        if event.arm is None or event.model_version is None:
+            event = event.model_copy(update={"arm": event.arm or arm, "model_version": event.model_version or model.version})
+        self.arms[event.arm].event(event.kind)
+        return event
 
     def warm_up(self, utterances: tuple[str, ...] = ("add milk", "add two bread", "add 100205")) -> None:
         """Run the request path once per utterance (ONNX Runtime and BM25 allocate on first use)."""
@@ -216,7 +281,7 @@ class ResolutionEngine:
         start = time.perf_counter()
         received = start if received_at is None else min(received_at, start)
         deadline = received + self.settings.deadline_ms / 1000
-        model = self._model  # one version for the whole request
+        arm, model = self.arm(request.customer_id)  # one version for the whole request
         request_id = request.request_id or uuid.uuid4().hex
         conversation_id = request.conversation_id or uuid.uuid4().hex
         fallbacks: list[str] = []
@@ -231,10 +296,11 @@ class ResolutionEngine:
                 self._keep(conversation_id, turn, response.fallbacks)
         done = time.perf_counter()
         response = response.model_copy(update={"latency_ms": round((done - received) * 1000, 3),
-                                               "conversation_id": conversation_id,
+                                               "conversation_id": conversation_id, "arm": arm,
                                                "fallbacks": fallbacks + [f for f in response.fallbacks
                                                                          if f not in fallbacks]})
         metrics.observe(done - start, response.personalized, response.fallbacks)
+        self.arms[arm].answer(response, self.settings.deadline_ms)
         self._log(request, response)
         return response
 
@@ -385,9 +451,10 @@ class ResolutionEngine:
                   substitute: str | None = None) -> None:
         if self.on_feedback is None or product_id is None:
             return
-        event = FeedbackEvent(event_id=f"{request_id}:{kind}", request_id=turn.request_id,
-                              customer_id=turn.customer_id, product_id=product_id, kind=kind,  # type: ignore[arg-type]
-                              substitute_id=substitute, timestamp=datetime.now(timezone.utc))
+        event = self.feedback_arm(FeedbackEvent(
+            event_id=f"{request_id}:{kind}", request_id=turn.request_id, customer_id=turn.customer_id,
+            product_id=product_id, kind=kind, substitute_id=substitute,  # type: ignore[arg-type]
+            timestamp=datetime.now(timezone.utc)))
         try:
             self.on_feedback(event)
         except Exception as exc:  # noqa: BLE001 - logging feedback must never fail the answer
@@ -400,7 +467,7 @@ class ResolutionEngine:
         record = {"event": "resolve", "request_id": response.request_id, "customer_id": request.customer_id,
                   "intent": response.intent.value, "product_id": response.product.id if response.product else None,
                   "personalized": response.personalized, "fallbacks": response.fallbacks,
-                  "model_version": response.model_version, "latency_ms": response.latency_ms}
+                  "model_version": response.model_version, "arm": response.arm, "latency_ms": response.latency_ms}
         if self.settings.log_utterances:
             record["utterance"] = request.utterance
         log.info(json.dumps(record))

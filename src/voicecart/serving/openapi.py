@@ -47,6 +47,28 @@ class Reloaded(BaseModel):
     model_version: str
 
 
+class ArmState(BaseModel):
+    version: str
+    requests: int
+    errors: int
+    """Answers that fell back because the ranker failed or missed the deadline."""
+    slow: int
+    """Answers slower than serving.deadline_ms."""
+    feedback: int
+    kept: int
+    """Feedback events that kept or bought the answer."""
+
+
+class CanaryState(BaseModel):
+    """Both arms since the split started: what `voicecart rollout local` decides on."""
+
+    percent: int
+    """Share of customers the canary answers (0: no canary)."""
+    since_s: float
+    champion: ArmState
+    canary: ArmState | None = None
+
+
 class DependencyState(BaseModel):
     state: str
     """closed (healthy), open (failing: skipped), half_open (a trial call is running)."""
@@ -205,7 +227,7 @@ def openapi_document(model_name: str = "voicecart", max_instances: int = 16, n_f
 
         n_features = len(FEATURE_NAMES)
     ranker = model_name + RANKER_SUFFIX
-    models = [PredictRequest, PredictResponse, FeedbackEvent, FeedbackAccepted, Error, Reloaded, Readiness,
+    models = [PredictRequest, PredictResponse, FeedbackEvent, FeedbackAccepted, Error, Reloaded, CanaryState, Readiness,
               Liveness, ModelList, ModelReady, ServerMetadata, ModelMetadata, InferResponse]
     refs, schema = models_json_schema([(m, "validation" if m in (PredictRequest, FeedbackEvent) else "serialization")
                                        for m in models], ref_template="#/components/schemas/{model}")
@@ -241,6 +263,9 @@ def openapi_document(model_name: str = "voicecart", max_instances: int = 16, n_f
             "Load the bundle now at the model dir and swap it in", "reload", None,
             {"200": _json(ref[Reloaded], "The version now serving"),
              "409": _json(ref[Error], "The bundle could not be loaded; the current model keeps serving")}),
+        f"/v1/models/{model_name}:canary": get(
+            "The champion and canary arms since the split started", "canary", CanaryState,
+            "Each arm's version and counts (requests, errors, slow, feedback, kept)"),
         "/v1/models": get("Models served", "listModelsV1", ModelList, "Names of the served models"),
         f"/v1/models/{model_name}": get("Is the resolve model ready", "resolveModelReady", ModelReady, "Readiness"),
         f"/v2/models/{ranker}/infer": post(

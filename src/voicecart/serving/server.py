@@ -339,6 +339,9 @@ def add_routes(app: Any, service: "Service", document: dict, dataplane: Any, rep
         metrics.RELOADS.labels(outcome="ok").inc()
         return JsonResponse({"model_version": version})
 
+    async def canary(request: Request) -> JsonResponse:
+        return JsonResponse(service.canary_state())
+
     async def ready(request: Request) -> JsonResponse:
         degraded = service.health.degraded()
         ok = not degraded or s.ready_when_degraded
@@ -369,6 +372,7 @@ def add_routes(app: Any, service: "Service", document: dict, dataplane: Any, rep
             ("/v1/models", v1.models, "GET"), ("/v1/models/{model_name}", v1.model_ready, "GET"),
             ("/v1/models/{model_name}:predict", v1.predict, "POST"),
             (f"/v1/models/{s.model_name}:reload", reload, "POST"), ("/v1/feedback", feedback, "POST"),
+            (f"/v1/models/{s.model_name}:canary", canary, "GET"),
             ("/v2", v2.metadata, "GET"), ("/v2/health/live", v2.live, "GET"), ("/v2/health/ready", ready, "GET"),
             ("/v2/models", v2.models, "GET"), ("/v2/models/{model_name}", v2.model_metadata, "GET"),
             ("/v2/models/{model_name}/ready", v2.model_ready, "GET"),
@@ -426,6 +430,9 @@ class Service:
         self.pool = ThreadPoolExecutor(max_workers=16, thread_name_prefix="resolve")
         self._reload_lock = threading.Lock()
         self._products: tuple[str, frozenset[str]] = ("", frozenset())
+        canary, percent = self._load_canary()
+        if canary is not None:
+            self.engine.swap(model, canary, percent)
         if hasattr(profiles, "warm_up"):
             profiles.warm_up()
         self.engine.warm_up()
@@ -444,13 +451,50 @@ class Service:
         s = self.settings.serving
         return load_serving_model(self.model_dir, stats=self.stats, predictor=s.predictor)
 
+    def _canary_pointer(self):  # noqa: ANN202 - registry.CanaryPointer | None
+        """The registry's canary waiting or running beside its champion (None for a bundle folder)."""
+        from voicecart.registry import Registry
+        from voicecart.schemas.locations import local_path
+
+        path = local_path(self.model_dir)
+        if path is not None and not (path / "voicecart").is_dir():
+            return None  # a bundle folder, not a registry: no canary
+        try:
+            pointer = Registry(self.model_dir, name=self.settings.serving.model_name).canary()
+        except Exception as exc:  # noqa: BLE001 - an unreadable pointer: the champion alone serves
+            log.warning("canary pointer unreadable: %s", exc)
+            return None
+        return pointer if pointer is not None and pointer.state in ("requested", "running") else None
+
+    def _load_canary(self):  # noqa: ANN202 - (ServingModel | None, percent)
+        """The canary's model beside the champion, or (None, 0); a bundle that fails to load never takes traffic."""
+        pointer = self._canary_pointer()
+        if pointer is None:
+            return None, 0
+        s = self.settings.serving
+        try:
+            model = load_serving_model(self.model_dir, stats=self.stats, predictor=s.predictor, version=pointer.version)
+        except BundleError as exc:  # a canary whose bundle fails to load never takes traffic
+            log.warning("canary %s refused: %s", pointer.version, exc)
+            return None, 0
+        return model, pointer.percent
+
     def reload(self) -> str:
-        """Load the bundle now at model_dir (e.g. a registry's new champion) and swap it in."""
+        """Load the bundle now at model_dir (e.g. a registry's new champion, and its canary) and swap it in."""
         with self._reload_lock:
             model = self._load()  # fully loaded before anyone sees it
-            self.engine.swap(model)
-        log.info("reloaded model version %s", model.version)
+            canary, percent = self._load_canary()
+            self.engine.swap(model, canary, percent)
+        log.info("reloaded model version %s%s", model.version,
+                 f" with canary {canary.version} at {percent}%" if canary is not None else "")
         return model.version
+
+    def canary_state(self) -> dict:
+        engine = self.engine
+        champion, canary = engine.model, engine.canary
+        return {"percent": engine.canary_percent, "since_s": round(time.time() - engine.canary_since, 3),
+                "champion": {"version": champion.version, **engine.arms["champion"].as_dict()},
+                "canary": None if canary is None else {"version": canary.version, **engine.arms["canary"].as_dict()}}
 
     def feedback_flags(self, event: FeedbackEvent) -> tuple[str, ...]:
         """What training should know about an event: products not in the catalogue, customers the store lacks."""
@@ -473,6 +517,7 @@ class Service:
         return tuple(flags)
 
     def receive_feedback(self, event: FeedbackEvent):  # noqa: ANN201 - (Appended, flags)
+        event = self.engine.feedback_arm(event)  # which arm answered it (and that arm's counts)
         flags = self.feedback_flags(event)
         return self.intake.receive(event, flags), flags
 
@@ -483,7 +528,10 @@ class Service:
             while True:
                 threading.Event().wait(every_s)
                 try:
-                    if load_bundle(self.model_dir).version != self.engine.model.version:
+                    pointer = self._canary_pointer()
+                    canary = None if pointer is None else pointer.version
+                    serving = None if self.engine.canary is None else self.engine.canary.version
+                    if load_bundle(self.model_dir).version != self.engine.model.version or canary != serving:
                         self.reload()
                 except Exception as exc:  # noqa: BLE001 - keep serving the current model
                     log.warning("champion check failed: %s", exc)
