@@ -76,6 +76,30 @@ def compile_cmd(out: Path | None = typer.Option(None, help="Where to write the I
     console.print(f"compiled {path}")
 
 
+@pipeline_app.command("check")
+def check_cmd() -> None:
+    """Check that every module and executable the main job's steps name resolves in this environment."""
+    from voicecart.cli.preflight import main_job_needs, missing
+
+    try:
+        root = repo_root()
+    except FileNotFoundError as exc:
+        console.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(code=2) from None
+    needs = main_job_needs(root)
+    problems = missing(needs)
+    for problem in problems:
+        console.print(f"[red]missing:[/red] {problem}", highlight=False)
+    if problems:
+        console.print("the main job would fail at the step that needs it: run `bash scripts/setup.sh`, which "
+                      "installs everything the steps name (pyproject.toml's dependencies)")
+        raise typer.Exit(code=1)
+    packages = {name.split(".")[0] for name in needs.modules}
+    console.print(f"main job: all {len(packages)} packages ({len(needs.modules)} imported names) and "
+                  f"{len(needs.executables)} executables ({', '.join(sorted(needs.executables))}) its steps name "
+                  f"resolve in {sys.prefix}", highlight=False)
+
+
 def _artifacts(run_dir: Path) -> list[tuple[str, str, Path]]:
     rows = []
     for task in sorted(p for p in run_dir.iterdir() if p.is_dir()):
