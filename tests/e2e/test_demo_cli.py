@@ -18,25 +18,14 @@ from pathlib import Path
 
 import pytest
 
+from tests.e2e.test_pipeline_local import tafeng  # noqa: F401 - the prepared real Ta-Feng (skips without it)
+
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
-SHARED = Path(__file__).resolve().parents[2].parent / "shared" / "data"
-TAFENG_ZIP = SHARED / "tafeng" / "ta_feng.csv.zip"
 REPO = Path(__file__).resolve().parents[2]
 STEPS = ("prepare-data", "build-features", "pretrain-cstar", "train-ranker", "export-bundle",
          "evaluate-challenger", "register-model", "record-run")
 WEAK = ["--epochs", "1", "--hidden", "2", "--lr", "0.00001"]
-
-
-@pytest.fixture(scope="module")
-def tafeng(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    if not TAFENG_ZIP.exists():
-        pytest.skip(f"real Ta-Feng not found at {TAFENG_ZIP} (../shared/data is absent)")
-    from voicecart.data.prepare import prepare
-
-    out = tmp_path_factory.mktemp("tafeng") / "tafeng"
-    prepare("tafeng", out, path=TAFENG_ZIP)
-    return out
 
 
 def _run(tafeng: Path, tmp_path: Path, *extra: str) -> tuple[str, str]:
