@@ -90,6 +90,14 @@ def test_losing_the_catalogue_of_right_answers_is_refused() -> None:
     assert [r.split(" fails")[0] for r in decision.reasons] == ["coverage@1 of right answers"]
 
 
+def test_the_coverage_allowance_is_a_share_of_the_champions_right_answers() -> None:
+    champion = _card("v0001", 0.25, seed=2, right=0.30)
+    assert decide(_card("v0002", 0.40, seed=1, right=0.28), champion).promote  # loses 7% of them
+    refused = decide(_card("v0002", 0.40, seed=1, right=0.26), champion)  # loses 13%
+    assert [r.split(" fails")[0] for r in refused.reasons] == ["coverage@1 of right answers"]
+    assert "may lose at most 10% of the champion's" in refused.reasons[0]
+
+
 def test_answers_that_differ_without_being_right_earn_no_coverage() -> None:
     # the champion's wrong answers are scattered over the catalogue (as random's, or a popularity
     # that rotates day by day, are); the challenger is right more often on as many products and

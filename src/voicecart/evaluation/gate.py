@@ -38,8 +38,8 @@ class GateConfig(BaseModel):
     """Absolute slack on top of the relative tolerance: sub-millisecond p99s jitter by more than 50%."""
     latency_budget_ms: float = Field(default=5.0, gt=0.0)
     """Absolute p99 ceiling of one exported-model call (one request's candidates)."""
-    coverage_tolerance: float = Field(default=0.05, ge=0.0)
-    """How much the coverage of right top-1 answers may drop (absolute share of the window's candidates)."""
+    coverage_tolerance: float = Field(default=0.10, ge=0.0, le=1.0)
+    """Share of the champion's right-answered products the challenger may lose (relative: window-size free)."""
 
 
 class CatalogueCoverage(float):
@@ -204,12 +204,12 @@ def decide(challenger: Scorecard, champion: Scorecard, config: GateConfig | None
         checks.append(Check(name="coverage@1 of right answers", passed=False, challenger=ca, champion=cb,
                             detail="no top-1 answer per query was recorded, so the coverage cannot be checked"))
     else:
-        checks.append(Check(name="coverage@1 of right answers", passed=ca >= cb - config.coverage_tolerance,
+        checks.append(Check(name="coverage@1 of right answers", passed=ca >= cb * (1 - config.coverage_tolerance),
                             challenger=ca, champion=cb,
                             detail=(f"distinct products answered right at rank 1 / the window's "
-                                    f"{challenger.n_candidates:,} candidate products; may drop at most "
-                                    f"{config.coverage_tolerance} (spread of all answers, not gated: "
-                                    f"{challenger.coverage:.4f} vs {champion.coverage:.4f})")))
+                                    f"{challenger.n_candidates:,} candidate products; may lose at most "
+                                    f"{config.coverage_tolerance:.0%} of the champion's (spread of all answers, "
+                                    f"not gated: {challenger.coverage:.4f} vs {champion.coverage:.4f})")))
 
     reasons = [f"{c.name} fails: challenger {c.challenger if c.challenger is None else round(c.challenger, 4)} vs "
                f"champion {c.champion if c.champion is None else round(c.champion, 4)} ({c.detail})"
