@@ -162,7 +162,7 @@ def choose_served(summary: dict, pipeline_root: Path) -> Served | None:
 
     The baseline is exported as a real bundle (``voicecart.export.baseline``, the challenger's
     catalogue snapshot) under ``<pipeline_root>/baselines/<run>``; the registry is not touched.
-    None when nothing can be served: no champion and the run stopped before the gate.
+    For a run that reached the gate; None when nothing can be served (no champion, no gate decision).
     """
     from voicecart.registry import Registry, open_bundle
 
@@ -170,12 +170,8 @@ def choose_served(summary: dict, pipeline_root: Path) -> Served | None:
     champion = Registry(registry).champion()
     challenger = (summary.get("record") or {}).get("latest_version") or "the challenger"
     if champion is not None:
-        if decision.get("promote") and summary["record"].get("champion") == champion:
-            why = f"this run's gate promoted it over {decision.get('champion')}"
-        elif decision:
-            why = f"the gate refused this run's challenger {challenger}, so the champion keeps serving"
-        else:
-            why = "this run stopped before the gate, so the champion keeps serving"
+        why = (f"this run's gate promoted it over {decision.get('champion')}" if decision.get("promote") else
+               f"the gate refused this run's challenger {challenger}, so the champion keeps serving")
         return Served(registry, f"the champion {champion}", why)
     bundle = summary.get("bundle")
     if not decision or bundle is None:
