@@ -127,7 +127,8 @@ def main() -> None:
         buf = io.StringIO()
         with redirect_stdout(buf):
             seconds, peak, summary = run_pipeline(args.data, work / "kfp", args)
-        steps = step_times(buf.getvalue())
+        steps = {name: step["seconds"] for name, step in summary.get("steps", {}).items()
+                 if step["state"] == "succeeded"} or step_times(buf.getvalue())  # kfp.local logs go to files
         direct_s, direct_steps = (None, {}) if args.skip_direct else run_direct(args.data, work / "direct", args)
         direct_peak = peak_rss_mib()
     finally:

@@ -1,27 +1,32 @@
-"""`voicecart pipeline compile|run`: the training pipeline, compiled for Kubeflow or run on this machine.
+"""`voicecart pipeline compile|run|check`: the training pipeline, compiled for Kubeflow or run on this machine.
 
-``run --local`` executes the very DAG Kubeflow runs through ``kfp.local.SubprocessRunner``, then
-prints where every artifact went, the evaluation table and the gate's decision, and (when the
-serving package is installed) starts the local endpoint on the champion and answers a few
-utterances. The pipeline code lives outside the package (``pipelines/``, ``components/``), so
-these commands run from a checkout of the repository.
+``run --local`` executes the very DAG Kubeflow runs through ``kfp.local.SubprocessRunner``: one
+line per step on the terminal (each step's log in its own file, :mod:`voicecart.cli.steps`), then
+where the artifacts are, the evaluation table, the gate's decision and the registry; then it
+serves on localhost and answers a few utterances — the promoted champion, else the current
+champion, else the strongest baseline exported as a bundle — saying what it serves and why.
+``check`` says whether everything the steps need resolves here (:mod:`voicecart.cli.preflight`).
+The pipeline code lives outside the package (``pipelines/``, ``components/``), so these commands
+run from a checkout of the repository.
 """
 
 from __future__ import annotations
 
-import contextlib
-import io
 import json
 import re
 import sys
 import time
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
 import typer
-from rich.console import Console
 
-console = Console(stderr=True)
+from voicecart.cli.steps import RUNNER_LOG, Step, StepDisplay, StepLog, routed, terminal_console, warnings_to
+from voicecart.schemas.locations import absolute
+
+console = terminal_console()
 pipeline_app = typer.Typer(help="The Kubeflow training pipeline: compile it, or run it here.", no_args_is_help=True)
 
 
@@ -76,6 +81,34 @@ def compile_cmd(out: Path | None = typer.Option(None, help="Where to write the I
     console.print(f"compiled {path}")
 
 
+NOT_RUN_DIRS = frozenset({".kfp_cache", "logs", "baselines"})
+"""Folders of the pipeline root that are no kfp.local run: the step cache, step logs, served baselines."""
+
+
+@pipeline_app.command("check")
+def check_cmd() -> None:
+    """Check that every module and executable the main job's steps name resolves in this environment."""
+    from voicecart.cli.preflight import main_job_needs, missing
+
+    try:
+        root = repo_root()
+    except FileNotFoundError as exc:
+        console.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(code=2) from None
+    needs = main_job_needs(root)
+    problems = missing(needs)
+    for problem in problems:
+        console.print(f"[red]missing:[/red] {problem}", highlight=False)
+    if problems:
+        console.print("the main job would fail at the step that needs it: run `bash scripts/setup.sh`, which "
+                      "installs everything the steps name (pyproject.toml's dependencies)")
+        raise typer.Exit(code=1)
+    packages = {name.split(".")[0] for name in needs.modules} - set(sys.stdlib_module_names)
+    console.print(f"main job: all {len(packages)} third-party packages ({len(needs.modules)} imported names) and "
+                  f"{len(needs.executables)} executables ({', '.join(sorted(needs.executables))}) its steps name "
+                  f"resolve in {sys.prefix}", highlight=False)
+
+
 def _artifacts(run_dir: Path) -> list[tuple[str, str, Path]]:
     rows = []
     for task in sorted(p for p in run_dir.iterdir() if p.is_dir()):
@@ -85,12 +118,13 @@ def _artifacts(run_dir: Path) -> list[tuple[str, str, Path]]:
 
 
 def _sample_requests(dataset: Path, n: int = 3) -> list[dict]:
-    """A few utterances of real customers for categories they bought (Ta-Feng: category codes)."""
+    """A few utterances of real customers for categories they bought (by name; Ta-Feng has only codes)."""
     from voicecart.data import connect
 
     con = connect(dataset)
     rows = con.execute(
-        "SELECT o.customer_id, p.category_l3, count(*) AS n FROM order_lines l JOIN orders o USING (order_id) "
+        "SELECT o.customer_id, coalesce(p.category_l3_name, p.category_l3), count(*) AS n FROM order_lines l "
+        "JOIN orders o USING (order_id) "
         "JOIN products p USING (product_id) GROUP BY ALL ORDER BY n DESC, o.customer_id LIMIT ?", [n]).fetchall()
     phrases = ["add two {c} to my cart", "buy {c} again", "i need {c} please"]
     out = [{"customer_id": str(c), "utterance": phrases[i % len(phrases)].format(c=cat), "request_id": f"demo-{i}"}
@@ -100,26 +134,92 @@ def _sample_requests(dataset: Path, n: int = 3) -> list[dict]:
     return out
 
 
-def _serve_and_ask(registry: str, dataset: Path, log_path: Path) -> None:
-    try:
-        from voicecart.serving.local import LocalServer
-    except ImportError:
-        console.print("serving is not installed in this checkout: skipping the local endpoint")
-        return
+@dataclass
+class Served:
+    """What the demo serves after a run, and why (one line on the terminal)."""
+
+    model_dir: str
+    """What ``voicecart serve --model-dir`` gets: the registry (its champion) or a bundle folder."""
+    what: str
+    why: str
+
+
+def _strongest_exportable(decision: dict) -> tuple[str | None, str]:
+    """The baseline to serve: the one the challenger faced, else the best exportable one by HR@1."""
+    from voicecart.export.baseline import exportable
+
+    faced = decision.get("champion", "")
+    if exportable(faced):
+        return faced, "the strongest baseline (the one the gate compared it with)"
+    table = decision.get("table", {})
+    best = max((name for name in table if exportable(name)), default=None,
+               key=lambda name: table[name]["all"]["hr@1"]["value"])
+    return best, (f"the strongest baseline the feature vector can express ({faced}, stronger, needs more than "
+                  "the features)")
+
+
+def choose_served(summary: dict, pipeline_root: Path) -> Served | None:
+    """The promoted champion; when the gate refuses, the current champion; with none, the strongest baseline.
+
+    The baseline is exported as a real bundle (``voicecart.export.baseline``, the challenger's
+    catalogue snapshot) under ``<pipeline_root>/baselines/<run>``; the registry is not touched.
+    For a run that reached the gate; None when nothing can be served (no champion, no gate decision).
+    """
+    from voicecart.registry import Registry, open_bundle
+
+    registry, decision = summary["registry"], summary.get("decision") or {}
+    models = Registry(registry)
+    champion, canary = models.champion(), models.canary()
+    challenger = (summary.get("record") or {}).get("latest_version") or "the challenger"
+    if champion is not None and canary is not None:
+        return Served(registry, f"the champion {champion} with {canary.version} as a {canary.percent}% canary",
+                      f"the gate passed {canary.version} over the champion, so it takes {canary.percent}% of "
+                      "customers until the canary's online test promotes or rolls it back")
+    if champion is not None:
+        why = (f"this run's gate promoted it over {decision.get('champion')}" if decision.get("promote") else
+               f"the gate refused this run's challenger {challenger}, so the champion keeps serving")
+        return Served(registry, f"the champion {champion}", why)
+    bundle = summary.get("bundle")
+    if not decision or bundle is None:
+        return None
+    rule, which = _strongest_exportable(decision)
+    if rule is None:
+        return None
+    from voicecart.export.baseline import build_baseline_bundle
+
+    out = pipeline_root / "baselines" / summary["run_name"]
+    build_baseline_bundle(rule, Path(bundle) / "model" / "catalog.pkl", out,
+                          data_window=open_bundle(bundle).metadata.data_window)
+    return Served(str(out), rule, f"the gate refused the first challenger {challenger} and there is no champion "
+                                  f"yet, so {which} answers, exported as a bundle")
+
+
+def serve_and_ask(served: Served, dataset: Path, log_path: Path) -> tuple[int, int]:
+    """Start the local endpoint on ``served``, ask the sample utterances; (answered with a product, asked)."""
     import httpx
 
-    console.rule("local endpoint on the champion")
+    from voicecart.serving.local import LocalServer
+
     requests = _sample_requests(dataset)
-    with LocalServer(Path(registry), "--profiles-from", str(dataset), log_path=log_path) as server:
-        console.print(f"serving the champion of {registry} at {server.url}")
+    answered = 0
+    console.print(f"[bold]serving {served.what}[/bold]: {served.why}", highlight=False)
+    with console.status("starting the local endpoint (KServe ModelServer)"):
+        server = LocalServer(Path(served.model_dir), "--profiles-from", str(dataset), log_path=log_path).start()
+    try:
+        console.print(f"  at {server.url} (log: {log_path})", highlight=False)
         for req in requests:
             answer = httpx.post(f"{server.url}/v1/models/voicecart:predict", json={"instances": [req]}, timeout=30)
-            body = answer.json()
-            pred = (body.get("predictions") or [body])[0]
-            product = (pred.get("product") or {}).get("id") if isinstance(pred, dict) else None
-            typer.echo(f"  {req['customer_id']!s:>18} “{req['utterance']}” → {answer.status_code} "
-                              f"product {product} personalized={pred.get('personalized') if isinstance(pred, dict) else '?'}"
-                              f" “{pred.get('confirmation', '') if isinstance(pred, dict) else ''}”")
+            pred = (answer.json().get("predictions") or [{}])[0] if answer.status_code == 200 else {}
+            product = (pred.get("product") or {}).get("id")
+            answered += bool(product)
+            console.print(f"  {req['customer_id']!s:>18} “{req['utterance']}” → {answer.status_code} product {product} "
+                          f"personalized={pred.get('personalized')} model={pred.get('model_version')} "
+                          f"“{pred.get('confirmation', '')}”", highlight=False)
+    finally:
+        server.stop()
+    console.print(f"serve it again: .venv/bin/voicecart serve --model-dir {served.model_dir} --profiles-from "
+                  f"{dataset} --port 8080", highlight=False)
+    return answered, len(requests)
 
 
 @pipeline_app.command("run")
@@ -140,7 +240,8 @@ def run_cmd(
     cstar_epochs: int = typer.Option(1, help="C-STAR pre-training epochs."),
     margin: float | None = typer.Option(None, help="Promotion margin (default: settings registry.promotion_margin)."),
     seed: int = typer.Option(0),
-    serve: bool = typer.Option(True, help="After the run, serve the champion locally and answer a few utterances."),
+    serve: bool = typer.Option(True, help="After the run, serve the champion (or, with none, the strongest "
+                                          "baseline) locally and answer a few utterances."),
     cache: bool = typer.Option(False, help="--local: reuse outputs of unchanged steps from earlier local runs."),
 ) -> None:
     """Run the training pipeline (locally, or on Kubeflow with --host)."""
@@ -148,8 +249,8 @@ def run_cmd(
 
     settings = load_settings()
     registry_uri = registry or settings.registry.uri
-    if "://" not in registry_uri and local:
-        registry_uri = str(Path(registry_uri).resolve())  # every step (a subprocess) sees the same folder
+    if local:
+        registry_uri = absolute(registry_uri)  # every step (a subprocess) sees the same folder
     run_name = f"voicecart-training-{datetime.now(timezone.utc):%Y%m%d-%H%M%S}"
     arguments = dict(registry_uri=registry_uri, source=source, source_path=str(data.resolve()) if source == "prepared" else str(data),
                      window_start=window_start, test_from=test_from, window_end=window_end,
@@ -157,74 +258,70 @@ def run_cmd(
                      cstar_epochs=cstar_epochs,
                      promotion_margin=settings.registry.promotion_margin if margin is None else margin,
                      run_name=run_name)
-    try:
-        training = _import_pipeline()
-    except FileNotFoundError as exc:
-        console.print(f"[red]error:[/red] {exc}")
-        raise typer.Exit(code=2) from None
-    if not local:
-        if host is None:
-            console.print("[red]error:[/red] give --local to run here, or --host URL to submit to Kubeflow")
+    logs = pipeline_root.resolve() / "logs" / run_name
+    with warnings_to(logs / RUNNER_LOG):
+        try:
+            training = _import_pipeline()
+        except FileNotFoundError as exc:
+            console.print(f"[red]error:[/red] {exc}")
+            raise typer.Exit(code=2) from None
+        if not local:
+            if host is None:
+                console.print("[red]error:[/red] give --local to run here, or --host URL to submit to Kubeflow")
+                raise typer.Exit(code=2)
+            import kfp
+
+            run = kfp.Client(host=host).create_run_from_pipeline_package(str(training.COMPILED), arguments=arguments,
+                                                                          run_name=run_name)
+            console.print(f"submitted {run_name}: run id {run.run_id}")
+            return
+        if source == "prepared" and not (data / "manifest.json").exists():
+            console.print(f"[red]error:[/red] {data} is not a prepared dataset (run `voicecart data prepare --out {data}`)")
             raise typer.Exit(code=2)
-        import kfp
-
-        run = kfp.Client(host=host).create_run_from_pipeline_package(str(training.COMPILED), arguments=arguments,
-                                                                      run_name=run_name)
-        console.print(f"submitted {run_name}: run id {run.run_id}")
-        return
-    if source == "prepared" and not (data / "manifest.json").exists():
-        console.print(f"[red]error:[/red] {data} is not a prepared dataset (run `voicecart data prepare --out {data}`)")
-        raise typer.Exit(code=2)
-    summary = run_local(training, arguments, pipeline_root, cache=cache)
-    _report(summary)
-    if summary["state"] != "SUCCEEDED":
-        raise typer.Exit(code=1)
-    if serve:
-        from voicecart.registry import Registry
-
-        reg = Registry(registry_uri)
-        if reg.champion() is None:
-            latest = reg.versions()[-1] if reg.versions() else None
-            console.print("no champion yet: the gate has not promoted any model, so nothing is served"
-                          + (f" (serve the refused {latest} anyway: `voicecart model promote {latest} "
-                             f"--registry {registry_uri}`, then run again or `voicecart serve --model-dir "
-                             f"{registry_uri}`)" if latest else ""))
-        else:
-            _serve_and_ask(registry_uri, Path(summary["dataset"]), pipeline_root / f"{run_name}-serve.log")
+        scope = "all customers" if max_customers <= 0 else f"a sample of {max_customers:,} customers"
+        console.print(f"[bold]training pipeline[/bold] on {data} ({scope}), kfp.local; each step's log: {logs}/<step>.log",
+                      highlight=False)
+        with StepDisplay(console) as display:
+            summary = run_local(training, arguments, pipeline_root, cache=cache, listener=display)
+        _report(summary)
+        if summary["state"] != "SUCCEEDED":
+            raise typer.Exit(code=1)
+        if not serve:
+            return
+        served = choose_served(summary, pipeline_root.resolve())
+        if served is None:
+            console.print("[red]nothing to serve:[/red] no champion, and the run left no evaluated challenger")
+            raise typer.Exit(code=1)
+        try:
+            answered, asked = serve_and_ask(served, Path(summary["dataset"]), logs / "serve.log")
+        except (RuntimeError, TimeoutError) as exc:
+            console.print(f"[red]the local endpoint did not start:[/red] {exc} (log: {logs / 'serve.log'})")
+            raise typer.Exit(code=1) from None
+        if answered < asked:
+            console.print(f"[red]served {answered} of {asked} sample utterances with a product[/red] "
+                          f"(log: {logs / 'serve.log'})")
+            raise typer.Exit(code=1)
 
 
-_ANSI = re.compile(r"\x1b\[[0-9;]*m")
-_ERROR_LINE = re.compile(r"^\s*([A-Za-z_][\w.]*(?:Error|Exception|Diverged)): (.+)$")
+def _earlier_outputs(pipeline_root: Path, run_dir: Path, have: set[str]) -> list[tuple[str, str, Path]]:
+    """Steps served from the cache have no folder in this run: their outputs are in an earlier one."""
+    earlier = sorted((p for p in pipeline_root.iterdir() if p.is_dir() and p != run_dir and p.name not in NOT_RUN_DIRS),
+                     key=lambda p: p.stat().st_mtime, reverse=True)
+    found = []
+    for task in ("prepare-data", "pretrain-cstar", "build-snapshot", "train-ranker", "export-bundle"):
+        source = next((p for p in earlier if (p / task).is_dir()), None)
+        if task not in have and source is not None:
+            found += [(f"{task} (cached)", o, path) for t, o, path in _artifacts(source) if t == task]
+    return found
 
 
-class _Tee(io.TextIOBase):
-    """Pass the components' output through and keep it, to name the error of a failed step."""
-
-    def __init__(self, inner) -> None:  # noqa: ANN001
-        self.inner, self.chunks = inner, []
-
-    def write(self, s: str) -> int:
-        self.inner.write(s)
-        self.chunks.append(s)
-        return len(s)
-
-    def flush(self) -> None:
-        self.inner.flush()
-
-    def last_error(self) -> str | None:
-        lines = _ANSI.sub("", "".join(self.chunks)).splitlines()
-        found = [m for m in (_ERROR_LINE.match(line) for line in lines) if m]
-        return f"{found[-1].group(1).rsplit('.', 1)[-1]}: {found[-1].group(2)}" if found else None
-
-    def failed_step(self) -> str | None:
-        """kfp.local's "Inner task failed: 'x' inside 'exit-handler-1'": the innermost task."""
-        m = re.search(r"Inner task failed: '([^']+)'", _ANSI.sub("", "".join(self.chunks)))
-        return m.group(1) if m else None
-
-
-def run_local(training, arguments: dict, pipeline_root: Path, *, cache: bool = False) -> dict:  # noqa: ANN001
+def run_local(training, arguments: dict, pipeline_root: Path, *, cache: bool = False,  # noqa: ANN001
+              listener: Callable[[Step], None] | None = None) -> dict:
     """Run the pipeline through kfp.local; return the run's record, artifacts, evaluation and decision.
 
+    Nothing reaches the terminal: each step's executor log goes to
+    ``pipeline_root/logs/<run>/<step>.log``, kfp.local's own lines and Python warnings to
+    ``runner.log`` there; ``listener`` hears each step start and end (the CLI's display).
     ``cache``: reuse outputs of steps whose inputs are unchanged (data, features, C-STAR, training,
     export: the spec's caching options; steps that read the registry never are), kept under
     ``pipeline_root/.kfp_cache``. A ``prepared`` source folder is keyed by its path, not its content.
@@ -235,12 +332,12 @@ def run_local(training, arguments: dict, pipeline_root: Path, *, cache: bool = F
 
     pipeline_root = pipeline_root.resolve()
     pipeline_root.mkdir(parents=True, exist_ok=True)
-    before = {p.name for p in pipeline_root.iterdir()} | {".kfp_cache"}
-    local.init(runner=local.SubprocessRunner(use_venv=False), pipeline_root=str(pipeline_root),
-               raise_on_error=False, enable_caching=cache)
+    before = {p.name for p in pipeline_root.iterdir()} | NOT_RUN_DIRS
+    stream = StepLog(pipeline_root / "logs" / arguments["run_name"], listener)
     t0 = time.perf_counter()
-    tee = _Tee(sys.stdout)
-    with contextlib.redirect_stdout(tee):  # kfp.local logs and the components' output go to stdout
+    with routed(stream):
+        local.init(runner=local.SubprocessRunner(use_venv=False), pipeline_root=str(pipeline_root),
+                   raise_on_error=False, enable_caching=cache)
         training.training_pipeline(**arguments)
     seconds = time.perf_counter() - t0
     new = sorted((p for p in pipeline_root.iterdir() if p.is_dir() and p.name not in before),
@@ -250,43 +347,97 @@ def run_local(training, arguments: dict, pipeline_root: Path, *, cache: bool = F
     record = next((r for r in registry.runs() if r.get("run_id") == arguments["run_name"]), {})
     if record.get("state") == "FAILED":
         # the exit handler only knows its group failed: name the step and its error in the record
-        record = {**record, "failed_step": tee.failed_step(), "error_message": tee.last_error()}
+        record = {**record, "failed_step": stream.failed_step, "error_message": stream.error()}
         registry.record_run(arguments["run_name"], {k: v for k, v in record.items()
                                                     if k not in ("run_id", "recorded_at")})
     artifacts = _artifacts(run_dir) if run_dir else []
     if cache and run_dir is not None:
-        # steps served from the cache have no folder in this run: their outputs are in an earlier one
-        have = {t for t, _, _ in artifacts}
-        earlier = sorted((p for p in pipeline_root.iterdir() if p.is_dir() and p != run_dir and p.name != ".kfp_cache"),
-                         key=lambda p: p.stat().st_mtime, reverse=True)
-        for task in ("prepare-data", "pretrain-cstar", "build-snapshot", "train-ranker", "export-bundle"):
-            source = next((p for p in earlier if (p / task).is_dir()), None)
-            if task not in have and source is not None:
-                artifacts += [(f"{task} (cached)", o, path) for t, o, path in _artifacts(source) if t == task]
+        artifacts += _earlier_outputs(pipeline_root, run_dir, {t for t, _, _ in artifacts})
     by_name = {(t.replace(" (cached)", ""), o): p for t, o, p in artifacts}
     report = by_name.get(("evaluate-challenger", "report"))
     decision = by_name.get(("evaluate-challenger", "decision"))
     return {"run_name": arguments["run_name"], "state": record.get("state", "UNKNOWN"), "record": record,
             "seconds": seconds, "run_dir": run_dir, "artifacts": artifacts,
-            "dataset": by_name.get(("prepare-data", "dataset")),
-            "report": report.read_text() if report and report.is_file() else None,
+            "dataset": by_name.get(("prepare-data", "dataset")), "bundle": by_name.get(("export-bundle", "bundle")),
+            "report": report.read_text() if report and report.is_file() else None, "report_path": report,
             "decision": json.loads(decision.read_text()) if decision and decision.is_file() else None,
-            "champion": registry.champion(), "registry": arguments["registry_uri"]}
+            "champion": registry.champion(), "registry": arguments["registry_uri"],
+            "logs": stream.folder, "steps": {name: {"state": s.state, "seconds": s.seconds, "log": s.log}
+                                             for name, s in stream.steps.items()}}
+
+
+def _markdown_blocks(text: str) -> list[tuple[str, list[str] | list[list[str]]]]:
+    """The evaluation report (our own markdown): ("text", [line]) and ("table", [header, *rows]) blocks."""
+    blocks: list = []
+    for line in text.splitlines():
+        if line.startswith("|"):
+            cells = [c.strip() for c in line.strip().strip("|").split("|")]
+            if all(set(c) <= set("-: ") for c in cells):
+                continue  # the header separator
+            if not blocks or blocks[-1][0] != "table":
+                blocks.append(("table", []))
+            blocks[-1][1].append(cells)
+        elif line.strip():
+            blocks.append(("text", [line.strip().lstrip("#").strip()]))
+    return blocks
+
+
+def _compact(cell: str, column: int) -> str:
+    """Secondary metrics without their interval (the report file keeps every interval)."""
+    return cell.split(" [")[0] if column > 1 and re.fullmatch(r"[\d.]+ \[[^]]+\]", cell) else cell
+
+
+def _print_report(report: str) -> None:
+    from rich.table import Table
+    from rich import box
+
+    for kind, content in _markdown_blocks(report):
+        if kind == "text" and content[0].startswith("**Gate decision:**"):
+            continue  # the summary's own `gate:` line says it
+        if kind == "text":
+            console.print(re.sub(r"\*\*(.+?)\*\*", r"[bold]\1[/bold]", content[0]), highlight=False)
+            continue
+        header, *rows = content
+        table = Table(box=box.SIMPLE_HEAD, pad_edge=False)
+        for i, name in enumerate(header):
+            table.add_column(name, no_wrap=i == 0 or name in ("passed",), overflow="fold")
+        for row in rows:
+            table.add_row(*(_compact(c, i).replace("**", "") for i, c in enumerate(row)))
+        console.print(table)
 
 
 def _report(summary: dict) -> None:
-    console.rule(f"run {summary['run_name']}: {summary['state']} in {summary['seconds']:.0f}s")
-    typer.echo(f"artifacts of this run ({summary['run_dir']}):")
-    for task, output, path in summary["artifacts"]:
-        if output != "executor_output.json":
-            typer.echo(f"  {task + '/' + output:<34} {path}")
+    state = summary["state"]
+    colour = "green" if state == "SUCCEEDED" else "red"
+    console.rule(f"run {summary['run_name']}: [{colour}]{state}[/{colour}] in {summary['seconds']:.0f} s")
+    run_dir = summary["run_dir"]
+    if run_dir is not None:
+        console.print(f"artifacts  {run_dir}/<step>/<output>", highlight=False)
+        outputs: dict[str, list[str]] = {}
+        for task, output, _ in summary["artifacts"]:
+            if output != "executor_output.json":
+                outputs.setdefault(task, []).append(output)
+        for task, names in outputs.items():
+            console.print(f"  {task:<28} {', '.join(names)}", highlight=False)
     if summary["report"]:
-        typer.echo("\n" + summary["report"])
+        _print_report(summary["report"])
+        console.print(f"(every interval: {summary['report_path']})", highlight=False)
+    decision = summary.get("decision")
+    if decision:
+        colour = "green" if decision["promote"] else "yellow"
+        console.print(f"[bold {colour}]gate:[/bold {colour}] {decision['summary']}", highlight=False)
     record = summary["record"]
-    if summary["state"] != "SUCCEEDED":
-        typer.echo(f"run FAILED at step {record.get('failed_step') or record.get('task')}: {record.get('error_message')}")
-    typer.echo(f"registry {summary['registry']}: champion {summary['champion'] or 'none'} "
-               f"(run record: {record.get('run_id', 'none')})")
+    if state != "SUCCEEDED":
+        step = record.get("failed_step") or record.get("task")
+        log = (summary.get("steps", {}).get(step) or {}).get("log")
+        console.print(f"[red]run FAILED at step {step}:[/red] {record.get('error_message')}"
+                      + (f" (log: {log})" if log else ""), highlight=False)
+    champion = summary["champion"] or "none"
+    console.print(f"registry   {summary['registry']}: champion {champion}, run record "
+                  f"{summary['registry']}/voicecart/runs/{record.get('run_id', summary['run_name'])}.json",
+                  highlight=False)
+    console.print(f"step logs  {summary['logs']}/<step>.log (kfp.local itself and warnings: {RUNNER_LOG})",
+                  highlight=False)
 
 
 def register(app: typer.Typer, evaluate: typer.Typer) -> None:

@@ -4,7 +4,10 @@ Promote only if
   1. the primary metric (default HR@1) of the challenger beats the champion's by at least the
      margin, with the paired-bootstrap interval of the difference clear of zero, and
   2. no guardrail regresses: HR@1 on queries whose customer has no history in the category,
-     the exported model's latency (p99), and catalogue coverage of the top answers.
+     the exported model's latency (p99), and the catalogue coverage of its *right* top answers
+     (distinct products answered correctly at rank 1 — a model that collapses onto the bestsellers
+     loses it, while answers that are merely different, random or rotating day to day earn
+     nothing; see :class:`CatalogueCoverage`).
 The first model ever is compared with the strongest baseline. Every check is recorded with its
 numbers, so a refusal says exactly why.
 """
@@ -35,8 +38,28 @@ class GateConfig(BaseModel):
     """Absolute slack on top of the relative tolerance: sub-millisecond p99s jitter by more than 50%."""
     latency_budget_ms: float = Field(default=5.0, gt=0.0)
     """Absolute p99 ceiling of one exported-model call (one request's candidates)."""
-    coverage_tolerance: float = Field(default=0.05, ge=0.0)
-    """How much catalogue coverage of top-1 answers may drop (absolute)."""
+    coverage_tolerance: float = Field(default=0.10, ge=0.0, le=1.0)
+    """Share of the champion's right-answered products the challenger may lose (relative: window-size free)."""
+
+
+class CatalogueCoverage(float):
+    """Distinct top-1 answers / distinct candidate products (this float), keeping the answers it counted.
+
+    That share alone measures how *spread* the answers are, not how good: on Ta-Feng the random
+    baseline has the highest, and a baseline whose answers rotate with each day's recent
+    popularity beats a steadier, more accurate ranker on it (docs/pipeline.md, "the gate"). So
+    the gate's guardrail counts the distinct products answered *right* at rank 1
+    (:attr:`Scorecard.right_coverage`); this value carries the per-query answers for it.
+    """
+
+    answers: np.ndarray
+    n_candidates: int
+
+    def __new__(cls, answers: np.ndarray, n_candidates: int) -> "CatalogueCoverage":
+        answers = np.asarray(answers)
+        value = super().__new__(cls, len(np.unique(answers)) / n_candidates if n_candidates else 0.0)
+        value.answers, value.n_candidates = answers, int(n_candidates)
+        return value
 
 
 @dataclass
@@ -50,14 +73,29 @@ class Scorecard:
     no_history: np.ndarray
     """[queries] bool: the customer has no history in the query's category."""
     coverage: float
-    """Distinct top-1 products / distinct candidate products over the window."""
+    """Distinct top-1 products / distinct candidate products over the window (the answers' spread)."""
     latency_p99_ms: float | None = None
     """p99 of one exported-model call; None for baselines (nothing exported)."""
     is_baseline: bool = False
+    answers: np.ndarray | None = None
+    """[queries] the product answered at rank 1 (default: those ``coverage`` was counted from)."""
+    n_candidates: int | None = None
+    """Distinct candidate products of the window (the coverage denominator)."""
+
+    def __post_init__(self) -> None:
+        if self.answers is None and isinstance(self.coverage, CatalogueCoverage):
+            self.answers, self.n_candidates = self.coverage.answers, self.coverage.n_candidates
 
     def metric(self, name: str, mask: np.ndarray | None = None) -> np.ndarray:
         ranks = self.ranks if mask is None else self.ranks[mask]
         return per_query(ranks)[name]
+
+    @property
+    def right_coverage(self) -> float | None:
+        """Distinct products answered right at rank 1 / distinct candidates; None without one answer per query."""
+        if self.answers is None or not self.n_candidates or len(self.answers) != len(self.ranks):
+            return None
+        return len(np.unique(self.answers[self.ranks == 1])) / self.n_candidates
 
 
 class Check(BaseModel):
@@ -98,10 +136,9 @@ class GateDecision(BaseModel):
         return f"**Gate decision:** {self.summary}\n\n" + "\n".join(rows) + "\n"
 
 
-def catalogue_coverage(top1_products: np.ndarray, candidate_products: np.ndarray) -> float:
-    """Share of the distinct candidate products that some query answers with at rank 1."""
-    n = len(np.unique(candidate_products))
-    return float(len(np.unique(top1_products)) / n) if n else 0.0
+def catalogue_coverage(top1_products: np.ndarray, candidate_products: np.ndarray) -> CatalogueCoverage:
+    """Share of the distinct candidate products that some query answers with at rank 1 (with the answers)."""
+    return CatalogueCoverage(top1_products, len(np.unique(candidate_products)))
 
 
 def strongest_baseline(baselines: list[Scorecard], primary: str = "hr@1") -> Scorecard:
@@ -161,10 +198,18 @@ def decide(challenger: Scorecard, champion: Scorecard, config: GateConfig | None
         checks.append(Check(name="latency p99 ms", passed=lat <= ceiling, challenger=lat,
                             champion=champion.latency_p99_ms, detail=detail))
 
-    # 4. guardrail: coverage
-    checks.append(Check(name="coverage@1", passed=challenger.coverage >= champion.coverage - config.coverage_tolerance,
-                        challenger=challenger.coverage, champion=champion.coverage,
-                        detail=f"may drop at most {config.coverage_tolerance}"))
+    # 4. guardrail: the catalogue the right answers cover (not the answers' mere spread)
+    ca, cb = challenger.right_coverage, champion.right_coverage
+    if ca is None or cb is None:
+        checks.append(Check(name="coverage@1 of right answers", passed=False, challenger=ca, champion=cb,
+                            detail="no top-1 answer per query was recorded, so the coverage cannot be checked"))
+    else:
+        checks.append(Check(name="coverage@1 of right answers", passed=ca >= cb * (1 - config.coverage_tolerance),
+                            challenger=ca, champion=cb,
+                            detail=(f"distinct products answered right at rank 1 / the window's "
+                                    f"{challenger.n_candidates:,} candidate products; may lose at most "
+                                    f"{config.coverage_tolerance:.0%} of the champion's (spread of all answers, "
+                                    f"not gated: {challenger.coverage:.4f} vs {champion.coverage:.4f})")))
 
     reasons = [f"{c.name} fails: challenger {c.challenger if c.challenger is None else round(c.challenger, 4)} vs "
                f"champion {c.champion if c.champion is None else round(c.champion, 4)} ({c.detail})"
