@@ -34,7 +34,7 @@ ABBREVIATIONS = {
     "ctn": "carton", "lg": "large", "sm": "small", "med": "medium", "xl": "extra large",
     "oz": "ounce", "lb": "pound", "gal": "gallon", "ltr": "liter", "dz": "dozen", "bx": "box",
     "sngl": "single", "srv": "serve", "wt": "weight", "dsh": "dishes", "sherbts": "sherbets", "br": "bread",
-    "reg": "regular", "beeralemalt": "beer", "mxd": "mixed", "grnd": "ground", "svc": "service",
+    "reg": "regular", "beeralemalt": "beer", "pnt": "peanut", "btr": "butter", "mxd": "mixed", "grnd": "ground", "svc": "service",
 }
 
 # Words of category names that no shopper says.
@@ -104,7 +104,8 @@ _MASS = {"milk", "water", "juice", "rice", "cheese", "bread", "coffee", "tea", "
          "gasoline", "fish", "seafood", "meat", "produce", "salsa", "wine", "beer", "soda", "popcorn", "gum",
          "deli", "lettuce", "celery", "broccoli", "spinach", "ham", "bacon", "sausage", "dough", "oil",
          "sauce", "ketchup", "mustard", "mayo", "honey", "jam", "jelly", "syrup", "cream", "dressing",
-         "detergent", "soap", "shampoo", "toothpaste", "foil", "tissue", "food", "garlic", "corn", "fruit"}
+         "detergent", "soap", "shampoo", "toothpaste", "foil", "tissue", "food", "garlic", "corn", "fruit",
+         "unleaded", "gasoline"}
 
 
 def readable_name(name: str | None) -> str | None:
@@ -118,7 +119,7 @@ def readable_name(name: str | None) -> str | None:
     text = re.sub(r"\s*:\s*", ": ", text)
     text = re.sub(r"\s*/\s*", "/", text)
     words = re.split(r"(\W+)", text)
-    return "".join(ABBREVIATIONS.get(w, w) for w in words).strip(" :-/") or None
+    return " ".join("".join(ABBREVIATIONS.get(w, w) for w in words).split()).strip(" :-/") or None
 
 
 def _clean_words(text: str) -> list[str]:
@@ -153,14 +154,25 @@ def _alternatives(text: str) -> list[str]:
     return [" ".join(_clean_words(o)) for o in out]
 
 
+NAME_LIMIT = 30
+"""Complete Journey cuts category names at 30 characters ("ALL TYPES INCLUDI")."""
+
+
+def _uncut(name: str | None) -> str | None:
+    """A name without the word its length limit may have cut."""
+    if name is None or len(name) < NAME_LIMIT or " " not in name.strip():
+        return name
+    return name.strip().rsplit(" ", 1)[0]
+
+
 def spoken_phrases(type_name: str | None, category_name: str | None = None) -> dict[str, list[str]]:
     """What a shopper may say for a product of this type and category, by kind of phrase:
     ``type`` (the product type's words, the way a person orders them), ``short`` (the words it shares
     with its category, else its last word) and ``category``. Empty lists where there are no usable words."""
-    cats = list(dict.fromkeys(p for p in _alternatives(readable_name(category_name) or "") if p))
+    cats = list(dict.fromkeys(p for p in _alternatives(readable_name(_uncut(category_name)) or "") if p))
     cat_words = {_singular(w) for c in cats for w in c.split()}
     types, short = [], []
-    for t in (p for p in _alternatives(readable_name(type_name) or "") if p):
+    for t in (p for p in _alternatives(readable_name(_uncut(type_name)) or "") if p):
         words = t.split()
         if len(words) == 1 and cats and _singular(words[0]) not in cat_words and not words[0].endswith("s") \
                 and words[0] not in _MASS:
@@ -306,7 +318,8 @@ def say(product: Mapping[str, object], quantity: float, rng: np.random.Generator
     phrase = str(rng.choice(phrases[kind]))
     mass = phrase.split()[-1] in _MASS
     n = int(quantity) if quantity == int(quantity) else 0
-    say_quantity = 1 <= n <= config.max_quantity and rng.random() < config.quantity_share
+    template = str(rng.choice(TEMPLATES))
+    say_quantity = 1 <= n <= config.max_quantity and rng.random() < config.quantity_share and "{q}" in template
     unit = _unit(phrase.split(), product.get("size")) if say_quantity and rng.random() < config.unit_share else None
     if say_quantity and unit is None and mass:
         say_quantity = False  # "add milk", not "add two milk"
@@ -317,7 +330,7 @@ def say(product: Mapping[str, object], quantity: float, rng: np.random.Generator
     else:
         words = inflect(phrase, plural=bool(rng.random() < 0.7))  # "hamburger buns" or "hamburger bun"
     q = _quantity_words(n, unit, rng) if say_quantity else ""
-    clean = " ".join(str(rng.choice(TEMPLATES)).format(q=q, p=words).split())
+    clean = " ".join(template.format(q=q, p=words).split())
     text, noise = asr_noise(clean, rng, config)
     return Utterance(str(product["product_id"]), text, clean, phrase, kind, float(n) if say_quantity else None,
                      unit if say_quantity else None, noise)
