@@ -154,6 +154,10 @@ def _alternatives(text: str) -> list[str]:
     return [" ".join(_clean_words(o)) for o in out]
 
 
+_UNIT_WORDS = {w for u in (*CONTAINERS.values(), *SIZE_UNITS.values(), "cup", "roll", "pint", "box", "piece", "stick")
+               for w in (u, u + "s", u + "es")} | {"loaves"}
+"""A phrase made only of these would be heard as a quantity ("add a roll"), not a product."""
+
 NAME_LIMIT = 30
 """Complete Journey cuts category names at 30 characters ("ALL TYPES INCLUDI")."""
 
@@ -186,7 +190,10 @@ def spoken_phrases(type_name: str | None, category_name: str | None = None) -> d
         for cand in (shared if shared else words[-1] if len(words) > 1 else "",):
             if cand and cand != phrase and cand not in short:
                 short.append(cand)
-    return {"type": list(dict.fromkeys(types)), "short": short, "category": cats}
+    def product_words(phrases: list[str]) -> list[str]:
+        return [p for p in dict.fromkeys(phrases) if not set(p.split()) <= _UNIT_WORDS]
+
+    return {"type": product_words(types), "short": product_words(short), "category": product_words(cats)}
 
 
 def _plural(word: str) -> str:
