@@ -172,10 +172,16 @@ def evaluate_cstar_cmd(
                                                                "(default: Ta-Feng 1, Complete Journey 10)"),
     max_events: Optional[int] = typer.Option(None, min=8, help="events per trajectory (default: trajectory.max_events)"),
     batch_size: int = typer.Option(256, min=2, help="pre-training batch size"),
+    pretrain_history: Optional[int] = typer.Option(None, min=1, help="events of history pre-training draws its "
+                                                                     "windows from (default: Ta-Feng the embedding "
+                                                                     "window, Complete Journey 4096)"),
     epochs: int = typer.Option(4, min=1),
     ablation_epochs: Optional[int] = typer.Option(None, min=1, help="epochs for coarse-only / fine-only"),
     ablations: bool = typer.Option(True, help="also pre-train coarse-only, fine-only and the graph fine encoder"),
     resolution: bool = typer.Option(True, help="also item resolution: the ranker with vs without the embedding"),
+    rolling: bool = typer.Option(True, help="choose the completion blend weights with twins pre-trained before the "
+                                            "head month (doubles pre-training; off: the real encoders, still on "
+                                            "customers kept out of pre-training)"),
     max_customers: Optional[int] = typer.Option(None, min=2, help="pre-train on a random subset"),
     run_dir: Optional[Path] = typer.Option(None, help="keep the pre-training runs (checkpoints) here"),
     img_dir: Optional[Path] = typer.Option(None, help="write cstar_map.png and cstar_loss.png here"),
@@ -208,7 +214,9 @@ def evaluate_cstar_cmd(
                                train=TrainConfig(epochs=epochs, batch_size=batch_size, seed=seed,
                                                  max_customers=max_customers),
                                ablation_epochs=ablation_epochs, ablations=ablations, seed=seed, img_dir=img_dir,
-                               labels=chosen, cv_repeats=cv_repeats or defaults["cv_repeats"], **extra)
+                               labels=chosen, cv_repeats=cv_repeats or defaults["cv_repeats"],
+                               pretrain_history=pretrain_history or defaults["pretrain_history"], rolling=rolling,
+                               **extra)
         import tempfile
 
         with tempfile.TemporaryDirectory(prefix="cstar-eval-") as tmp:

@@ -46,12 +46,14 @@ LABELS = {
 (212 / 364 / 225 of the 801 households); kids are "has any" (288 / 513); household size keeps its five values."""
 
 SOURCE_DEFAULTS: dict[str, dict] = {
-    "tafeng": {"test_from": datetime(2001, 2, 1), "labels": ("age_group", "postal_area"), "cv_repeats": 1},
+    "tafeng": {"test_from": datetime(2001, 2, 1), "labels": ("age_group", "postal_area"), "cv_repeats": 1,
+               "pretrain_history": None},
     "completejourney": {"test_from": datetime(2017, 11, 1), "labels": ("has_kids", "household_size", "income_band"),
-                        "cv_repeats": 10},
+                        "cv_repeats": 10, "pretrain_history": 4096},
 }
-"""Per dataset: the time split, the labels purchases plausibly carry, and how often the probes' stratified
-folds are repeated (once on Ta-Feng's ~28,000 labelled customers; ten times on Complete Journey's 801)."""
+"""Per dataset: the time split, the labels purchases plausibly carry, how often the probes' stratified folds
+are repeated (once on Ta-Feng's ~28,000 labelled customers; ten times on Complete Journey's 801), and how much
+history pre-training draws from (Complete Journey: the whole year, see ``EvaluationConfig.pretrain_history``)."""
 ALPHAS = (0.0, 0.1, 0.2, 0.4, 0.8)
 BETAS = (0.0, 0.25, 0.5, 1.0, 2.0)
 
@@ -66,6 +68,11 @@ class EvaluationConfig:
     ablations: bool = True
     labels: tuple[str, ...] = ("age_group", "postal_area")  # names of LABELS (or customers columns)
     cv_repeats: int = 1  # > 1: repeated stratified cross-validation with corrected intervals for the probes
+    pretrain_history: int | None = None
+    """Events of each customer's history pre-training draws its two windows from (None: the embedding window,
+    the last ``max_events``). Longer, the random prefix and its next basket come from the whole history and the
+    two windows of one customer lie months apart, so agreeing on them asks for what stays the same about a
+    household — with 2,469 households (Complete Journey) also many more distinct pre-training examples."""
     seed: int = 0
     holdout: float = 0.2  # share of customers kept out of pre-training; the blend weights are chosen on them
     rolling: bool = True  # choose the blend weights with twins pre-trained only before the head month
@@ -79,12 +86,15 @@ def paired_difference(a: np.ndarray, b: np.ndarray, seed: int = 0) -> dict[str, 
     return bootstrap(np.asarray(a, float) - np.asarray(b, float), seed=seed).as_dict()
 
 
-def encoder_setup(events: Events, cut: datetime, overrides: dict) -> tuple[Events, CategoryVocab, CStarConfig]:
-    """The window before ``cut`` (at most ``max_events`` per customer), its category vocabulary, and the
-    model config with ``overrides`` and that vocabulary's sizes."""
+def encoder_setup(events: Events, cut: datetime, overrides: dict, history: int | None = None
+                  ) -> tuple[Events, CategoryVocab, CStarConfig]:
+    """The window before ``cut`` (at most ``max_events`` per customer), its category vocabulary (of the last
+    ``history`` events when pre-training reads that many), and the model config with ``overrides`` and that
+    vocabulary's sizes."""
     base = CStarConfig(1, 1, 1, **overrides)
     window = events.window(cut, max_events=base.max_events)
-    vocab = CategoryVocab.from_paths(window.l1, window.l2, window.l3)
+    seen = events.window(cut, max_events=history) if history else window
+    vocab = CategoryVocab.from_paths(seen.l1, seen.l2, seen.l3)
     return window, vocab, replace(base, n_l1=vocab.sizes[0], n_l2=vocab.sizes[1], n_l3=vocab.sizes[2])
 
 
@@ -117,19 +127,21 @@ def evaluate_cstar(con, cfg: EvaluationConfig, *, run_dir: Path | None = None,
         Path(cfg.img_dir).mkdir(parents=True, exist_ok=True)
     events = load_events(con)
     cut, head_cut = cfg.test_from, cfg.test_from - timedelta(days=cfg.head_days)
-    window, vocab, model_cfg = encoder_setup(events, cut, cfg.model)
+    window, vocab, model_cfg = encoder_setup(events, cut, cfg.model, cfg.pretrain_history)
     sizes = vocab.sizes
     enc_test = window.encode(vocab)
     # customers the encoders never train on: the completion blend weights are chosen on their head-month
     # baskets, so a head that memorised the pre-training window's baskets cannot pick its own weight
     holdout = pretraining_holdout(len(window), cfg.holdout, cfg.seed)
-    enc_pretrain = window.select(np.flatnonzero(~holdout)).encode(vocab)
+    history = cfg.pretrain_history or model_cfg.max_events
+    enc_pretrain = events.window(cut, max_events=history).select(np.flatnonzero(~holdout)).encode(vocab)
     head_window = events.window(head_cut, max_events=model_cfg.max_events)
-    enc_head_pretrain = head_window.select(np.flatnonzero(~holdout)).encode(vocab)
+    enc_head_pretrain = events.window(head_cut, max_events=history).select(np.flatnonzero(~holdout)).encode(vocab)
     enc_head = head_window.encode(vocab)
     day_test, day_head = as_day(cut), as_day(head_cut)
     report: dict[str, object] = {"test_from": cut.date().isoformat(), "head_from": head_cut.date().isoformat(),
                                  "customers": len(events), "vocab_sizes": list(sizes),
+                                 "pretrain_history": cfg.pretrain_history, "cv_repeats": cfg.cv_repeats,
                                  "model": model_cfg.to_dict(), "train": vars(cfg.train).copy()}
 
     # ---- encoders: full C-STAR, its ablations, and the same encoder without pre-training
