@@ -15,6 +15,7 @@ test folds, which accounts for the folds sharing training customers.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import numpy as np
@@ -143,22 +144,32 @@ def probe_predictions(features, y: np.ndarray, *, seed: int = 0, folds: int = 5,
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
 
-    from threadpoolctl import threadpool_limits
-
     pred = np.zeros(len(y), np.int64)
     majority = np.zeros(len(y), np.int64)
     fold = np.zeros(len(y), np.int64)
     splits = StratifiedKFold(folds, shuffle=True, random_state=seed).split(np.zeros(len(y)), y)
-    for k, (tr, te) in enumerate(splits):
-        probe = LogisticRegression(max_iter=300, C=0.5)
-        if not sp.issparse(features):
-            probe = make_pipeline(StandardScaler(), probe)
-        with threadpool_limits(1, user_api="blas"):  # L-BFGS on a small problem: BLAS threads only cost (5x)
+    with one_blas_thread():  # L-BFGS on a small problem: more BLAS threads only cost (5x slower on a busy machine)
+        for k, (tr, te) in enumerate(splits):
+            probe = LogisticRegression(max_iter=300, C=0.5)
+            if not sp.issparse(features):
+                probe = make_pipeline(StandardScaler(), probe)
             probe.fit(features[tr], y[tr])
-        pred[te] = probe.predict(features[te])
-        majority[te] = np.bincount(y[tr]).argmax()
-        fold[te] = k
+            pred[te] = probe.predict(features[te])
+            majority[te] = np.bincount(y[tr]).argmax()
+            fold[te] = k
     return (pred, majority, fold) if with_folds else (pred, majority)
+
+
+@functools.cache
+def _threadpools():  # noqa: ANN202 - scanning the loaded libraries takes ~0.1 s: once per process
+    from threadpoolctl import ThreadpoolController
+
+    return ThreadpoolController()
+
+
+def one_blas_thread():  # noqa: ANN201
+    """A context in which BLAS runs on one thread."""
+    return _threadpools().limit(limits=1, user_api="blas")
 
 
 def label_ceiling(references: dict[str, object], labels: np.ndarray, *, seed: int = 0, folds: int = 5,
