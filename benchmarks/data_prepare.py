@@ -11,6 +11,7 @@ Writes the `data_prepare` section of docs/benchmarks.md.
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import tempfile
@@ -78,7 +79,9 @@ def main() -> None:
     for name, (r, base) in results.items():
         ratio = r["wall_s"] / results[base][0]["wall_s"]
         lines.append(f"| {name} | {r['rows']:,} | {r['wall_s']:.1f} | {ratio:.2f} | {r['peak_rss_mib']:,.0f} |")
-    lines += ["", "Baselines: Ta-Feng's for Ta-Feng and synthetic, the parquet read for Complete Journey (its order "
+    lines += ["", f"Load average of the machine (1 min) when the runs ended: {os.getloadavg()[0]:.1f} on "
+              f"{os.cpu_count()} cores — above the core count, every wall time here is inflated by other work.",
+              "", "Baselines: Ta-Feng's for Ta-Feng and synthetic, the parquet read for Complete Journey (its order "
               "lines column counts source lines for the read, prepared lines — quantity-0 rows dropped — for prepare).",
               "Aims: full Ta-Feng under 20 s and 2 GiB on 2 cores (issue 2); full Complete Journey under 20 s on 2 cores "
               "(issue 16)."]

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
 from datetime import datetime
@@ -35,7 +36,8 @@ def markdown(r: dict, seconds: float) -> str:
            f"Complete Journey, {r['lines']:,} order lines bought from {r['test_from']} (drawn at random, seed "
            f"{r['config']['seed']}), catalogue of {r['catalogue_products']:,} products as of that day, up to {k} "
            f"candidates per request; {r['without_words']} lines had no words to say, {r['never_sold_before']} "
-           f"were products never sold before the cut-off. {seconds:.0f} s in all.", "",
+           f"were products never sold before the cut-off. {seconds:.0f} s in all (load average "
+           f"{os.getloadavg()[0]:.1f} on {os.cpu_count()} cores at the end).", "",
            "| | parsed as an add with a mention | mean candidates |" + "".join(
                f" product recall@{x.split('@')[1]} |" for x in said["product"]) + f" type recall@{k} |",
            "|---|---:|---:|" + "---:|" * (len(said["product"]) + 1)]
