@@ -51,15 +51,16 @@ def time_pretraining(enc, vocab, cut_day: float, cfg: CStarConfig, steps: int, b
 
 
 def pretraining_section(name: str, data: Path, cut: datetime, window_name: str, max_events: int, batch_size: int,
-                        epochs: int, args: argparse.Namespace) -> list[str]:
-    """Markdown lines: pre-training throughput of C-STAR and of the coarse-only baseline on one dataset."""
+                        epochs: int, args: argparse.Namespace, history: int | None = None) -> list[str]:
+    """Markdown lines: pre-training throughput of C-STAR and of the coarse-only baseline on one dataset
+    (``history``: events pre-training draws its windows from, as ``EvaluationConfig.pretrain_history``)."""
     if not (data / "manifest.json").exists():
         return [f"_{name} not prepared at {data}: pre-training on it not measured._", ""]
     from voicecart.data import connect
 
     t = time.perf_counter()
     events = load_events(connect(data), until=cut)
-    window = events.window(cut, max_events=max_events)
+    window = events.window(cut, max_events=history or max_events)
     vocab = CategoryVocab.from_paths(window.l1, window.l2, window.l3)
     enc = window.encode(vocab)
     build_s = time.perf_counter() - t
@@ -71,7 +72,8 @@ def pretraining_section(name: str, data: Path, cut: datetime, window_name: str, 
     run_min = epochs * n / full / 60
     return [
         f"**Pre-training on {name}** ({window_name}, {n:,} customers with history, {int(enc.offsets[-1]):,} events "
-        f"in windows of at most {max_events}; {args.threads} torch threads, batch {batch_size}, {steps} timed steps):",
+        f"in windows of at most {max_events}" + (f" drawn from the last {history}" if history else "")
+        + f"; {args.threads} torch threads, batch {batch_size}, {steps} timed steps):",
         "",
         "| what | measured |",
         "|---|---|",
@@ -96,9 +98,9 @@ def main() -> None:
     ap.add_argument("--epochs", type=int, default=4, help="epochs of the full run the time is extrapolated to")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--cj-data", type=Path, default=Path("data/cj"), help="prepared Complete Journey")
-    ap.add_argument("--cj-max-events", type=int, default=256)
-    ap.add_argument("--cj-batch-size", type=int, default=128)
-    ap.add_argument("--cj-epochs", type=int, default=20)
+    ap.add_argument("--cj-max-events", type=int, default=128)  # as docs/cstar.md's Complete Journey run
+    ap.add_argument("--cj-batch-size", type=int, default=64)
+    ap.add_argument("--cj-epochs", type=int, default=8)
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     lines = []
@@ -106,7 +108,7 @@ def main() -> None:
     lines += pretraining_section("Ta-Feng", args.data, datetime(2001, 2, 1), "Nov–Jan", 128, args.batch_size,
                                  args.epochs, args)
     lines += pretraining_section("Complete Journey", args.cj_data, datetime(2017, 11, 1), "Jan–Oct 2017",
-                                 args.cj_max_events, args.cj_batch_size, args.cj_epochs, args)
+                                 args.cj_max_events, args.cj_batch_size, args.cj_epochs, args, history=4096)
 
     # ---- batch embedding of synthetic customers
     from voicecart.data.synthetic import SyntheticConfig, generate
