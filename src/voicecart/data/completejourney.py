@@ -114,7 +114,7 @@ def load(path: Path | None = None, cache_dir: Path = Path(".cache")) -> tuple[Ca
     for file in FILES:
         con.register(f"{file}_raw", src.read(file))
     _check(con, src)
-    con.execute(f"""
+    con.execute("""
         CREATE TABLE lines AS SELECT
             _row, CAST(household_id AS VARCHAR) AS customer_id, CAST(basket_id AS VARCHAR) AS order_id,
             CAST(product_id AS VARCHAR) AS product_id, CAST(store_id AS VARCHAR) AS store_id,
@@ -122,9 +122,9 @@ def load(path: Path | None = None, cache_dir: Path = Path(".cache")) -> tuple[Ca
             CAST(retail_disc AS DOUBLE) + CAST(coupon_match_disc AS DOUBLE) AS store_discount,
             CAST(coupon_disc AS DOUBLE) AS coupon, CAST(transaction_timestamp AS TIMESTAMP) AS ts
         FROM transactions_raw WHERE CAST(quantity AS DOUBLE) > 0""")
-    con.execute("""
+    con.execute(f"""
         CREATE TABLE catalogue AS SELECT
-            CAST(product_id AS VARCHAR) AS product_id, coalesce(nullif(trim(department), ''), 'uncategorized') AS d,
+            CAST(product_id AS VARCHAR) AS product_id, coalesce(nullif(trim(department), ''), '{UNCATEGORIZED}') AS d,
             nullif(trim(product_category), '') AS c, nullif(trim(product_type), '') AS t,
             nullif(trim(brand), '') AS brand, nullif(trim(package_size), '') AS size,
             CAST(manufacturer_id AS VARCHAR) AS manufacturer
@@ -178,12 +178,12 @@ def _products(con: duckdb.DuckDBPyConnection) -> pa.Table:
         SELECT product_id, t AS title_source, brand, size, manufacturer, d AS category_l1,
                d || ' > ' || coalesce(c, d) AS category_l2,
                d || ' > ' || coalesce(c, d) || ' > ' || coalesce(t, c, d) AS category_l3,
-               d AS category_l1_name, coalesce(c, d) AS category_l2_name, coalesce(t, c, d) AS category_l3_name,
+               nullif(d, '{UNCATEGORIZED}') AS category_l1_name,
+               nullif(coalesce(c, d), '{UNCATEGORIZED}') AS category_l2_name,
+               nullif(coalesce(t, c, d), '{UNCATEGORIZED}') AS category_l3_name,
                c AS category_source
-        FROM catalogue
-        UNION ALL
-        SELECT product_id, NULL, NULL, NULL, NULL, '{UNCATEGORIZED}', '{UNCATEGORIZED}', '{UNCATEGORIZED}',
-               NULL, NULL, NULL, NULL FROM unlisted
+        FROM (SELECT * FROM catalogue
+              UNION ALL BY NAME SELECT product_id, '{UNCATEGORIZED}' AS d FROM unlisted)
         ORDER BY product_id""").to_arrow_table()
     names = {}
     for t, c in zip(table.column("title_source").to_pylist(), table.column("category_source").to_pylist()):
