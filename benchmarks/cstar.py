@@ -1,8 +1,10 @@
-"""C-STAR on CPU: pre-training throughput and memory on Ta-Feng, and embedding many synthetic customers in batch.
+"""C-STAR on CPU: pre-training throughput and memory on Ta-Feng and Complete Journey, and embedding many synthetic
+customers in batch.
 
-    python benchmarks/cstar.py [--data data/tafeng] [--customers 1000000] [--steps 40] [--threads 2]
+    python benchmarks/cstar.py [--data data/tafeng] [--cj-data data/cj] [--customers 1000000] [--steps 40]
 
-Pre-training is timed for ``--steps`` steps of the real model on real Ta-Feng trajectories (Nov–Jan) and
+Pre-training is timed for ``--steps`` steps of the real model on real Ta-Feng trajectories (Nov–Jan) and on
+Complete Journey's (to 2017-11-01, with the evaluation's window and batch for it), each
 extrapolated to the full run (epochs x customers); the coarse-only encoder, timed the same way in this
 process, is the baseline of the ratio. Batch embedding generates synthetic shops of 100,000 customers
 (``voicecart.data.synthetic``) until ``--customers`` have been embedded; building their trajectories and
@@ -48,6 +50,45 @@ def time_pretraining(enc, vocab, cut_day: float, cfg: CStarConfig, steps: int, b
     return seen / (time.perf_counter() - t0)
 
 
+def pretraining_section(name: str, data: Path, cut: datetime, window_name: str, max_events: int, batch_size: int,
+                        epochs: int, args: argparse.Namespace, history: int | None = None) -> list[str]:
+    """Markdown lines: pre-training throughput of C-STAR and of the coarse-only baseline on one dataset
+    (``history``: events pre-training draws its windows from, as ``EvaluationConfig.pretrain_history``)."""
+    if not (data / "manifest.json").exists():
+        return [f"_{name} not prepared at {data}: pre-training on it not measured._", ""]
+    from voicecart.data import connect
+
+    t = time.perf_counter()
+    events = load_events(connect(data), until=cut)
+    window = events.window(cut, max_events=history or max_events)
+    vocab = CategoryVocab.from_paths(window.l1, window.l2, window.l3)
+    enc = window.encode(vocab)
+    build_s = time.perf_counter() - t
+    cfg = CStarConfig(*vocab.sizes, max_events=max_events)
+    n = int((enc.lengths > 0).sum())
+    steps = min(args.steps, max(1, n // batch_size - 2))
+    full = time_pretraining(enc, vocab, as_day(cut), cfg, steps, batch_size)
+    coarse = time_pretraining(enc, vocab, as_day(cut), replace(cfg, fine=False), steps, batch_size)
+    run_min = epochs * n / full / 60
+    return [
+        f"**Pre-training on {name}** ({window_name}, {n:,} customers with history, {int(enc.offsets[-1]):,} events "
+        f"in windows of at most {max_events}" + (f" drawn from the last {history}" if history else "")
+        + f"; {args.threads} torch threads, batch {batch_size}, {steps} timed steps):",
+        "",
+        "| what | measured |",
+        "|---|---|",
+        f"| trajectories from canonical tables (DuckDB + numpy) | {build_s:.1f} s |",
+        f"| C-STAR (coarse + fine), pre-training | {full:,.0f} trajectories/s |",
+        f"| coarse-only encoder (baseline), pre-training | {coarse:,.0f} trajectories/s |",
+        f"| full model / coarse-only throughput | {full / coarse:.2f}x |",
+        f"| extrapolated full pre-training, {epochs} epochs | {run_min:.1f} min "
+        f"({'under' if run_min < 10 else 'over'} the 10-minute aim) |",
+        f"| parameters | {CStar(cfg).num_parameters():,} |",
+        f"| peak resident memory so far | {peak_rss_mib():,.0f} MiB |",
+        "",
+    ]
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--data", type=Path, default=Path("data/tafeng"))
@@ -56,43 +97,18 @@ def main() -> None:
     ap.add_argument("--batch-size", type=int, default=256)
     ap.add_argument("--epochs", type=int, default=4, help="epochs of the full run the time is extrapolated to")
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--cj-data", type=Path, default=Path("data/cj"), help="prepared Complete Journey")
+    ap.add_argument("--cj-max-events", type=int, default=128)  # as docs/cstar.md's Complete Journey run
+    ap.add_argument("--cj-batch-size", type=int, default=64)
+    ap.add_argument("--cj-epochs", type=int, default=8)
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     lines = []
 
-    if (args.data / "manifest.json").exists():
-        from voicecart.data import connect
-
-        cut = datetime(2001, 2, 1)
-        t = time.perf_counter()
-        events = load_events(connect(args.data), until=cut)
-        window = events.window(cut, max_events=128)
-        vocab = CategoryVocab.from_paths(window.l1, window.l2, window.l3)
-        enc = window.encode(vocab)
-        build_s = time.perf_counter() - t
-        cfg = CStarConfig(*vocab.sizes)
-        n = int((enc.lengths > 0).sum())
-        full = time_pretraining(enc, vocab, as_day(cut), cfg, args.steps, args.batch_size)
-        coarse = time_pretraining(enc, vocab, as_day(cut), replace(cfg, fine=False), args.steps, args.batch_size)
-        run_min = args.epochs * n / full / 60
-        lines += [
-            f"**Pre-training on Ta-Feng** (Nov–Jan, {n:,} customers with history, {int(enc.offsets[-1]):,} events; "
-            f"{args.threads} torch threads, batch {args.batch_size}, {args.steps} timed steps):",
-            "",
-            "| what | measured |",
-            "|---|---|",
-            f"| trajectories from canonical tables (DuckDB + numpy) | {build_s:.1f} s |",
-            f"| C-STAR (coarse + fine), pre-training | {full:,.0f} trajectories/s |",
-            f"| coarse-only encoder (baseline), pre-training | {coarse:,.0f} trajectories/s |",
-            f"| full model / coarse-only throughput | {full / coarse:.2f}x |",
-            f"| extrapolated full pre-training, {args.epochs} epochs | {run_min:.1f} min "
-            f"({'under' if run_min < 10 else 'over'} the 10-minute aim) |",
-            f"| parameters | {CStar(cfg).num_parameters():,} |",
-            f"| peak resident memory so far | {peak_rss_mib():,.0f} MiB |",
-            "",
-        ]
-    else:
-        lines += [f"_Ta-Feng not prepared at {args.data}: pre-training on it not measured._", ""]
+    lines += pretraining_section("Ta-Feng", args.data, datetime(2001, 2, 1), "Nov–Jan", 128, args.batch_size,
+                                 args.epochs, args)
+    lines += pretraining_section("Complete Journey", args.cj_data, datetime(2017, 11, 1), "Jan–Oct 2017",
+                                 args.cj_max_events, args.cj_batch_size, args.cj_epochs, args, history=4096)
 
     # ---- batch embedding of synthetic customers
     from voicecart.data.synthetic import SyntheticConfig, generate

@@ -59,7 +59,7 @@ def test_manifest_records_counts_checksums_and_schema_version(tmp_path):
     out = tmp_path / "out"
     prepare("tafeng", out, path=_tafeng_zip(tmp_path, TAFENG_ROWS))
     manifest = read_manifest(out)
-    assert manifest.schema_version == "1.0" and manifest.source == "tafeng"
+    assert manifest.schema_version == "1.1" and manifest.source == "tafeng"
     assert manifest.stats["source_lines"] == 4
     for name, entry in manifest.tables.items():
         assert pq.read_metadata(out / entry.file).num_rows == entry.rows, name

@@ -161,13 +161,27 @@ def export_cmd(checkpoint: Path = typer.Option(..., help="run folder or checkpoi
 
 def evaluate_cstar_cmd(
     data: Path = typer.Option(..., help="prepared dataset folder"),
-    test_from: datetime = typer.Option(datetime(2001, 2, 1), help="time split: test on events from this date"),
+    test_from: Optional[datetime] = typer.Option(None, help="time split: test on events from this date "
+                                                            "(default: Ta-Feng 2001-02-01, Complete Journey 2017-11-01)"),
     json_out: Path = typer.Option(Path("runs/cstar_eval.json"), "--json", help="report file"),
     markdown: Optional[Path] = typer.Option(None, help="also write the report as markdown tables"),
+    labels: Optional[str] = typer.Option(None, help="profiling labels, comma-separated (default per dataset: "
+                                                    "Ta-Feng age_group,postal_area; Complete Journey "
+                                                    "has_kids,household_size,income_band)"),
+    cv_repeats: Optional[int] = typer.Option(None, min=1, help="repeats of the probes' stratified 5 folds "
+                                                               "(default: Ta-Feng 1, Complete Journey 10)"),
+    max_events: Optional[int] = typer.Option(None, min=8, help="events per trajectory (default: trajectory.max_events)"),
+    batch_size: int = typer.Option(256, min=2, help="pre-training batch size"),
+    pretrain_history: Optional[int] = typer.Option(None, min=1, help="events of history pre-training draws its "
+                                                                     "windows from (default: Ta-Feng the embedding "
+                                                                     "window, Complete Journey 4096)"),
     epochs: int = typer.Option(4, min=1),
     ablation_epochs: Optional[int] = typer.Option(None, min=1, help="epochs for coarse-only / fine-only"),
     ablations: bool = typer.Option(True, help="also pre-train coarse-only, fine-only and the graph fine encoder"),
     resolution: bool = typer.Option(True, help="also item resolution: the ranker with vs without the embedding"),
+    rolling: bool = typer.Option(True, help="choose the completion blend weights with twins pre-trained before the "
+                                            "head month (doubles pre-training; off: the real encoders, still on "
+                                            "customers kept out of pre-training)"),
     max_customers: Optional[int] = typer.Option(None, min=2, help="pre-train on a random subset"),
     run_dir: Optional[Path] = typer.Option(None, help="keep the pre-training runs (checkpoints) here"),
     img_dir: Optional[Path] = typer.Option(None, help="write cstar_map.png and cstar_loss.png here"),
@@ -177,16 +191,32 @@ def evaluate_cstar_cmd(
 ) -> None:
     """C-STAR on the three customer tasks (profiling, trajectory completion, item resolution), with baselines."""
     with _clear_errors():
-        from voicecart.data import connect
-        from voicecart.trajectory.evaluate import EvaluationConfig, evaluate_cstar, report_markdown
+        from voicecart.data import connect, read_manifest
+        from voicecart.trajectory.evaluate import (LABELS, SOURCE_DEFAULTS, EvaluationConfig, evaluate_cstar,
+                                                   report_markdown)
         from voicecart.trajectory.pretrain import TrainConfig
 
         settings = _settings(config)
         _threads(threads)
+        source = read_manifest(data).source
+        defaults = SOURCE_DEFAULTS.get(source, SOURCE_DEFAULTS["tafeng"])
+        chosen = tuple(x.strip() for x in labels.split(",") if x.strip()) if labels else defaults["labels"]
+        columns = connect(data).sql("SELECT * FROM customers LIMIT 0").columns
+        unknown = [x for x in chosen if x not in LABELS and x not in columns]
+        if unknown:
+            raise ValueError(f"unknown profiling label(s) {', '.join(unknown)} (--labels); known: "
+                             f"{', '.join(sorted(set(LABELS) | set(columns) - {'customer_id'}))}")
+        test_from = test_from or defaults["test_from"]
+        extra = {"image_suffix": "_cj", "map_title": "C-STAR household embeddings (t-SNE), Complete Journey "
+                 f"to {test_from:%Y-%m-%d}"} if source == "completejourney" else {}
         cfg = EvaluationConfig(test_from=test_from, model={"dim": settings.trajectory.embedding_dim,
-                                                           "max_events": settings.trajectory.max_events},
-                               train=TrainConfig(epochs=epochs, seed=seed, max_customers=max_customers),
-                               ablation_epochs=ablation_epochs, ablations=ablations, seed=seed, img_dir=img_dir)
+                                                           "max_events": max_events or settings.trajectory.max_events},
+                               train=TrainConfig(epochs=epochs, batch_size=batch_size, seed=seed,
+                                                 max_customers=max_customers),
+                               ablation_epochs=ablation_epochs, ablations=ablations, seed=seed, img_dir=img_dir,
+                               labels=chosen, cv_repeats=cv_repeats or defaults["cv_repeats"],
+                               pretrain_history=pretrain_history or defaults["pretrain_history"], rolling=rolling,
+                               **extra)
         import tempfile
 
         with tempfile.TemporaryDirectory(prefix="cstar-eval-") as tmp:

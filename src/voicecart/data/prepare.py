@@ -6,13 +6,13 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Literal
 
-from voicecart.data import instacart, lines, synthetic, tafeng
+from voicecart.data import completejourney, instacart, lines, synthetic, tafeng
 from voicecart.data.errors import DataError
 from voicecart.data.store import connect, read_manifest, validate_references, write_dataset
 from voicecart.schemas.canonical import Manifest
 
-Source = Literal["tafeng", "instacart", "lines", "synthetic"]
-SOURCES: tuple[str, ...] = ("tafeng", "instacart", "lines", "synthetic")
+Source = Literal["tafeng", "completejourney", "instacart", "lines", "synthetic"]
+SOURCES: tuple[str, ...] = ("tafeng", "completejourney", "instacart", "lines", "synthetic")
 
 
 def prepare(source: str, out: Path, *, path: Path | None = None, cache_dir: Path = Path(".cache"),
@@ -27,6 +27,8 @@ def prepare(source: str, out: Path, *, path: Path | None = None, cache_dir: Path
     extras = {}
     if source == "tafeng":
         tables, stats = tafeng.load(path, cache_dir=cache_dir)
+    elif source == "completejourney":
+        tables, stats = completejourney.load(path, cache_dir=cache_dir)
     elif source == "instacart":
         tables, stats = instacart.load(path)
     elif source == "lines":

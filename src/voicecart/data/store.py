@@ -46,8 +46,12 @@ def _sha256(path: Path) -> str:
 
 
 def conform(name: str, table: pa.Table) -> pa.Table:
-    """Select and cast a table to its canonical schema (column order, types, nullability)."""
+    """Select and cast a table to its canonical schema (column order, types, nullability). A nullable
+    column the adapter does not know (e.g. household labels on Ta-Feng) is written as nulls."""
     schema = arrow_schema(name)
+    for f in schema:
+        if f.nullable and f.name not in table.column_names:
+            table = table.append_column(f.name, pa.nulls(table.num_rows, f.type))
     missing = [f.name for f in schema if f.name not in table.column_names]
     if missing:
         raise DataError(f"table {name} lacks canonical column(s) {', '.join(missing)}", column=missing[0])
@@ -137,11 +141,19 @@ def load_dataset(folder: Path) -> CanonicalTables:
 
 
 def connect(folder: Path) -> duckdb.DuckDBPyConnection:
-    """A DuckDB connection with one view per canonical table of a prepared dataset."""
+    """A DuckDB connection with one view per canonical table of a prepared dataset (columns a dataset of
+    an older minor schema version lacks read as nulls)."""
     folder = Path(folder)
     manifest = read_manifest(folder)
     con = duckdb.connect()
     for name in CANONICAL_TABLES:
-        path = (folder / manifest.tables[name].file).as_posix().replace("'", "''")
-        con.execute(f"CREATE VIEW {name} AS SELECT * FROM read_parquet('{path}')")
+        file = folder / manifest.tables[name].file
+        path = file.as_posix().replace("'", "''")
+        present = set(pq.read_schema(file).names)
+        absent = "".join(f", NULL::{_SQL_TYPES[str(f.type)]} AS {f.name}" for f in arrow_schema(name)
+                         if f.name not in present)
+        con.execute(f"CREATE VIEW {name} AS SELECT *{absent} FROM read_parquet('{path}')")
     return con
+
+
+_SQL_TYPES = {"string": "VARCHAR", "double": "DOUBLE", "timestamp[us]": "TIMESTAMP"}

@@ -3,6 +3,9 @@
 Each table has a pydantic row model (for validation at boundaries and docs) and the matching
 Arrow schema (for parquet). Identifiers are strings so any retailer's ids fit; category codes
 are the path department > aisle > subclass (``category_l1`` > ``category_l2`` > ``category_l3``).
+
+Version 1.1 added nullable columns only (household labels, manufacturer, store, discounts): a 1.0
+dataset still reads, its missing columns as nulls.
 """
 
 from __future__ import annotations
@@ -12,7 +15,7 @@ from datetime import datetime
 import pyarrow as pa
 from pydantic import BaseModel, ConfigDict, Field
 
-SCHEMA_VERSION = "1.0"
+SCHEMA_VERSION = "1.1"
 
 
 class _Row(BaseModel):
@@ -25,6 +28,16 @@ class Customer(_Row):
     """Demographic bucket when the source has one (Ta-Feng AGE_GROUP)."""
     postal_area: str | None = None
     """Residence area when the source has one (Ta-Feng PIN_CODE)."""
+    income_band: str | None = None
+    """Household income band when known (Complete Journey: "35-49K", ...)."""
+    household_size: str | None = None
+    """Number of people in the household when known ("1", ..., "5+")."""
+    household_composition: str | None = None
+    """Adults and kids when known ("2 Adults Kids", "1 Adult No Kids", ...)."""
+    kids_count: str | None = None
+    """Number of children when known ("0", "1", "2", "3+")."""
+    marital_status: str | None = None
+    home_ownership: str | None = None
 
 
 class Product(_Row):
@@ -32,6 +45,7 @@ class Product(_Row):
     title: str | None = None
     brand: str | None = None
     size: str | None = None
+    manufacturer: str | None = None
     category_l1: str = Field(min_length=1, description="department code")
     category_l2: str = Field(min_length=1, description="aisle code")
     category_l3: str = Field(min_length=1, description="subclass code")
@@ -44,6 +58,7 @@ class Order(_Row):
     order_id: str = Field(min_length=1)
     customer_id: str = Field(min_length=1)
     timestamp: datetime
+    store_id: str | None = None
 
 
 class OrderLine(_Row):
@@ -51,6 +66,10 @@ class OrderLine(_Row):
     product_id: str = Field(min_length=1)
     quantity: float = Field(gt=0)
     price: float | None = Field(default=None, ge=0, description="unit price paid")
+    discount: float | None = Field(default=None, ge=0, description="unit discount of the store (loyalty card, "
+                                   "coupon match): price + discount is the shelf price")
+    coupon: float | None = Field(default=None, ge=0, description="unit manufacturer coupon, refunded to the store: "
+                                 "the shopper paid price - coupon")
 
 
 _ARROW_TYPES = {
@@ -59,6 +78,12 @@ _ARROW_TYPES = {
             pa.field("customer_id", pa.string(), nullable=False),
             pa.field("age_group", pa.string()),
             pa.field("postal_area", pa.string()),
+            pa.field("income_band", pa.string()),
+            pa.field("household_size", pa.string()),
+            pa.field("household_composition", pa.string()),
+            pa.field("kids_count", pa.string()),
+            pa.field("marital_status", pa.string()),
+            pa.field("home_ownership", pa.string()),
         ]
     ),
     "products": pa.schema(
@@ -67,6 +92,7 @@ _ARROW_TYPES = {
             pa.field("title", pa.string()),
             pa.field("brand", pa.string()),
             pa.field("size", pa.string()),
+            pa.field("manufacturer", pa.string()),
             pa.field("category_l1", pa.string(), nullable=False),
             pa.field("category_l2", pa.string(), nullable=False),
             pa.field("category_l3", pa.string(), nullable=False),
@@ -80,6 +106,7 @@ _ARROW_TYPES = {
             pa.field("order_id", pa.string(), nullable=False),
             pa.field("customer_id", pa.string(), nullable=False),
             pa.field("timestamp", pa.timestamp("us"), nullable=False),
+            pa.field("store_id", pa.string()),
         ]
     ),
     "order_lines": pa.schema(
@@ -88,6 +115,8 @@ _ARROW_TYPES = {
             pa.field("product_id", pa.string(), nullable=False),
             pa.field("quantity", pa.float64(), nullable=False),
             pa.field("price", pa.float64()),
+            pa.field("discount", pa.float64()),
+            pa.field("coupon", pa.float64()),
         ]
     ),
 }

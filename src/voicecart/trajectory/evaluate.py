@@ -1,7 +1,7 @@
 """`voicecart evaluate cstar`: pre-train C-STAR and its ablations on a time split, embed with it and the
 baselines, and score every embedding on the customer tasks by the same code.
 
-Time split at ``test_from`` (Ta-Feng: 2001-02-01). Everything unsupervised — pre-training, the baselines'
+Time split at ``test_from`` (Ta-Feng: 2001-02-01; Complete Journey: 2017-11-01, see :data:`SOURCE_DEFAULTS`). Everything unsupervised — pre-training, the baselines'
 SVDs — sees only events before it. Profiling probes read embeddings as of ``test_from``. Trajectory
 completion trains its head — and picks how much the embedding neighbours count — one month earlier
 (history and embeddings as of ``test_from - head_days``, target: the first basket in that month) and is
@@ -25,14 +25,35 @@ from voicecart.trajectory.embed import embed_events
 from voicecart.trajectory.model import CStar, CStarConfig
 from voicecart.trajectory.pretrain import (CHECKPOINT, TrainConfig, plot_losses, pretrain, save_checkpoint,
                                            to_tensors)
-from voicecart.trajectory.tasks import (blend, bootstrap, completion_scores, fit_completion_head,
-                                        frequency_popularity_scores, history_matrices, label_ceiling, macro_f1,
-                                        neighbour_scores, nmi, paired_statistic, popularity_scores, profiling,
-                                        ranking_metrics)
+from voicecart.trajectory.tasks import (accuracy, blend, bootstrap, completion_scores, cv_estimate,
+                                        fit_completion_head, frequency_popularity_scores, history_matrices,
+                                        label_ceiling, macro_f1, neighbour_scores, nmi, paired_statistic,
+                                        popularity_scores, profiling, ranking_metrics, repeated_profiling)
 from voicecart.trajectory.trajectories import (N_SPECIAL, CategoryVocab, Events, as_day, batch_arrays,
                                                first_basket_after)
 
 Progress = Callable[[str, int, int], None]
+
+LABELS = {
+    "age_group": "age_group",
+    "postal_area": "postal_area",
+    "has_kids": "CASE WHEN kids_count IS NULL THEN NULL WHEN kids_count = '0' THEN 'no kids' ELSE 'kids' END",
+    "household_size": "household_size",
+    "income_band": "CASE WHEN income_band IS NULL THEN NULL WHEN income_band IN ('Under 15K', '15-24K', '25-34K') "
+                   "THEN 'under 35K' WHEN income_band IN ('35-49K', '50-74K') THEN '35-74K' ELSE '75K+' END",
+}
+"""Profiling labels: a customers column, or SQL over them. Complete Journey's 12 income bands become three
+(212 / 364 / 225 of the 801 households); kids are "has any" (288 / 513); household size keeps its five values."""
+
+SOURCE_DEFAULTS: dict[str, dict] = {
+    "tafeng": {"test_from": datetime(2001, 2, 1), "labels": ("age_group", "postal_area"), "cv_repeats": 1,
+               "pretrain_history": None},
+    "completejourney": {"test_from": datetime(2017, 11, 1), "labels": ("has_kids", "household_size", "income_band"),
+                        "cv_repeats": 10, "pretrain_history": 4096},
+}
+"""Per dataset: the time split, the labels purchases plausibly carry, how often the probes' stratified folds
+are repeated (once on Ta-Feng's ~28,000 labelled customers; ten times on Complete Journey's 801), and how much
+history pre-training draws from (Complete Journey: the whole year, see ``EvaluationConfig.pretrain_history``)."""
 ALPHAS = (0.0, 0.1, 0.2, 0.4, 0.8)
 BETAS = (0.0, 0.25, 0.5, 1.0, 2.0)
 
@@ -45,11 +66,19 @@ class EvaluationConfig:
     train: TrainConfig = field(default_factory=TrainConfig)
     ablation_epochs: int | None = None  # epochs for coarse-only / fine-only (default: same as full)
     ablations: bool = True
-    labels: tuple[str, ...] = ("age_group", "postal_area")
+    labels: tuple[str, ...] = ("age_group", "postal_area")  # names of LABELS (or customers columns)
+    cv_repeats: int = 1  # > 1: repeated stratified cross-validation with corrected intervals for the probes
+    pretrain_history: int | None = None
+    """Events of each customer's history pre-training draws its two windows from (None: the embedding window,
+    the last ``max_events``). Longer, the random prefix and its next basket come from the whole history and the
+    two windows of one customer lie months apart, so agreeing on them asks for what stays the same about a
+    household — with 2,469 households (Complete Journey) also many more distinct pre-training examples."""
     seed: int = 0
     holdout: float = 0.2  # share of customers kept out of pre-training; the blend weights are chosen on them
     rolling: bool = True  # choose the blend weights with twins pre-trained only before the head month
     img_dir: Path | None = None  # where the 2-D map and loss curves go
+    image_suffix: str = ""  # cstar_map{suffix}.png, cstar_loss{suffix}.png (Ta-Feng: none; Complete Journey: "_cj")
+    map_title: str = "C-STAR customer embeddings (t-SNE), Ta-Feng Nov–Jan"
 
 
 def paired_difference(a: np.ndarray, b: np.ndarray, seed: int = 0) -> dict[str, object]:
@@ -57,12 +86,15 @@ def paired_difference(a: np.ndarray, b: np.ndarray, seed: int = 0) -> dict[str, 
     return bootstrap(np.asarray(a, float) - np.asarray(b, float), seed=seed).as_dict()
 
 
-def encoder_setup(events: Events, cut: datetime, overrides: dict) -> tuple[Events, CategoryVocab, CStarConfig]:
-    """The window before ``cut`` (at most ``max_events`` per customer), its category vocabulary, and the
-    model config with ``overrides`` and that vocabulary's sizes."""
+def encoder_setup(events: Events, cut: datetime, overrides: dict, history: int | None = None
+                  ) -> tuple[Events, CategoryVocab, CStarConfig]:
+    """The window before ``cut`` (at most ``max_events`` per customer), its category vocabulary (of the last
+    ``history`` events when pre-training reads that many), and the model config with ``overrides`` and that
+    vocabulary's sizes."""
     base = CStarConfig(1, 1, 1, **overrides)
     window = events.window(cut, max_events=base.max_events)
-    vocab = CategoryVocab.from_paths(window.l1, window.l2, window.l3)
+    seen = events.window(cut, max_events=history) if history else window
+    vocab = CategoryVocab.from_paths(seen.l1, seen.l2, seen.l3)
     return window, vocab, replace(base, n_l1=vocab.sizes[0], n_l2=vocab.sizes[1], n_l3=vocab.sizes[2])
 
 
@@ -72,8 +104,10 @@ def pretraining_holdout(n_customers: int, share: float, seed: int) -> np.ndarray
 
 
 def customer_labels(con, customer_ids, labels: tuple[str, ...]) -> dict[str, np.ndarray]:
-    """Each label of the ``customers`` table for ``customer_ids`` (object arrays, None where unknown)."""
-    table = con.sql(f"SELECT customer_id, {', '.join(labels)} FROM customers").to_arrow_table()
+    """Each label (:data:`LABELS`, or a ``customers`` column) for ``customer_ids`` (object arrays, None where
+    unknown)."""
+    table = con.sql(f"SELECT customer_id, {', '.join(f'{LABELS.get(lab, lab)} AS {lab}' for lab in labels)} "
+                    "FROM customers").to_arrow_table()
     ids = table.column("customer_id").to_pylist()
     out = {}
     for lab in labels:
@@ -93,19 +127,21 @@ def evaluate_cstar(con, cfg: EvaluationConfig, *, run_dir: Path | None = None,
         Path(cfg.img_dir).mkdir(parents=True, exist_ok=True)
     events = load_events(con)
     cut, head_cut = cfg.test_from, cfg.test_from - timedelta(days=cfg.head_days)
-    window, vocab, model_cfg = encoder_setup(events, cut, cfg.model)
+    window, vocab, model_cfg = encoder_setup(events, cut, cfg.model, cfg.pretrain_history)
     sizes = vocab.sizes
     enc_test = window.encode(vocab)
     # customers the encoders never train on: the completion blend weights are chosen on their head-month
     # baskets, so a head that memorised the pre-training window's baskets cannot pick its own weight
     holdout = pretraining_holdout(len(window), cfg.holdout, cfg.seed)
-    enc_pretrain = window.select(np.flatnonzero(~holdout)).encode(vocab)
+    history = cfg.pretrain_history or model_cfg.max_events
+    enc_pretrain = events.window(cut, max_events=history).select(np.flatnonzero(~holdout)).encode(vocab)
     head_window = events.window(head_cut, max_events=model_cfg.max_events)
-    enc_head_pretrain = head_window.select(np.flatnonzero(~holdout)).encode(vocab)
+    enc_head_pretrain = events.window(head_cut, max_events=history).select(np.flatnonzero(~holdout)).encode(vocab)
     enc_head = head_window.encode(vocab)
     day_test, day_head = as_day(cut), as_day(head_cut)
     report: dict[str, object] = {"test_from": cut.date().isoformat(), "head_from": head_cut.date().isoformat(),
                                  "customers": len(events), "vocab_sizes": list(sizes),
+                                 "pretrain_history": cfg.pretrain_history, "cv_repeats": cfg.cv_repeats,
                                  "model": model_cfg.to_dict(), "train": vars(cfg.train).copy()}
 
     # ---- encoders: full C-STAR, its ablations, and the same encoder without pre-training
@@ -129,7 +165,7 @@ def evaluate_cstar(con, cfg: EvaluationConfig, *, run_dir: Path | None = None,
                              "final_loss": {k: round(v, 4) for k, v in result.history[-1].items()} if result.history else None,
                              "parameters": result.model.num_parameters()}
         if name == "cstar" and cfg.img_dir is not None and result.history:
-            plot_losses(result.history, Path(cfg.img_dir) / "cstar_loss.png")
+            plot_losses(result.history, Path(cfg.img_dir) / f"cstar_loss{cfg.image_suffix}.png")
         if cfg.rolling:
             # rolling origin: the completion weights are chosen on the head month with a twin that has
             # seen only what came before it, as the real model has seen only what came before the test
@@ -174,19 +210,25 @@ def evaluate_cstar(con, cfg: EvaluationConfig, *, run_dir: Path | None = None,
         preds: dict[str, np.ndarray] = {}
         clusters: dict[str, np.ndarray] = {}
         y = None
+        fold = None
         for name, (_, emb) in embeddings.items():
             say(f"profiling {lab} {name}", 0, 1)
-            res = profiling(emb[rows], values[rows], seed=cfg.seed)
-            y, preds[name], clusters[name] = res.pop("_y"), res.pop("_pred"), res.pop("_clusters")
+            res = repeated_profiling(emb[rows], values[rows], repeats=cfg.cv_repeats, seed=cfg.seed) \
+                if cfg.cv_repeats > 1 else profiling(emb[rows], values[rows], seed=cfg.seed)
+            y, preds[name], clusters[name], fold = res.pop("_y"), res.pop("_pred"), res.pop("_clusters"), res.pop("_fold", None)
             profiling_report[lab][name] = res
         for other, key in (("no_pretraining", "pretraining_gain"), ("bag_of_categories", "gain_over_bag_of_categories")):
-            profiling_report[lab][key] = {
-                "accuracy": paired_difference(preds["cstar"] == y, preds[other] == y, cfg.seed),
-                "macro_f1": paired_statistic(macro_f1, y, preds["cstar"], preds[other], seed=cfg.seed).as_dict(),
-                "nmi": paired_statistic(nmi, y, clusters["cstar"], clusters[other], n=100, seed=cfg.seed).as_dict()}
+            if fold is not None:  # the same repeated folds for both embeddings (same seeds, same customers)
+                gain = {"accuracy": cv_estimate(accuracy, y, preds["cstar"], fold, preds[other]).as_dict(),
+                        "macro_f1": cv_estimate(macro_f1, y, preds["cstar"], fold, preds[other]).as_dict()}
+            else:
+                gain = {"accuracy": paired_difference(preds["cstar"] == y, preds[other] == y, cfg.seed),
+                        "macro_f1": paired_statistic(macro_f1, y, preds["cstar"], preds[other], seed=cfg.seed).as_dict()}
+            gain["nmi"] = paired_statistic(nmi, y, clusters["cstar"], clusters[other], n=100, seed=cfg.seed).as_dict()
+            profiling_report[lab][key] = gain
         say(f"profiling {lab} references", 0, 1)
         profiling_report[lab]["references"] = label_ceiling({k: v[rows] for k, v in references.items()}, values[rows],
-                                                            seed=cfg.seed)
+                                                            seed=cfg.seed, repeats=cfg.cv_repeats)
     report["profiling"] = profiling_report
 
     # ---- trajectory completion: first basket after the cut-off
@@ -195,9 +237,10 @@ def evaluate_cstar(con, cfg: EvaluationConfig, *, run_dir: Path | None = None,
                                            head_models=head_models, tune_on=holdout)
     report["completion"]["rolling_origin"] = cfg.rolling
     report["masked_hit_rate"] = masked_hit_rate(models, events, vocab, cut, model_cfg.max_events, cfg.seed)
-    if cfg.img_dir is not None and "age_group" in label_values:
-        ages = label_values["age_group"]
-        plot_map(embeddings["cstar"][1][has_history], ages[has_history], Path(cfg.img_dir) / "cstar_map.png", cfg.seed)
+    if cfg.img_dir is not None:
+        lab = cfg.labels[0]
+        plot_map(embeddings["cstar"][1][has_history], label_values[lab][has_history],
+                 Path(cfg.img_dir) / f"cstar_map{cfg.image_suffix}.png", cfg.seed, title=cfg.map_title, legend=lab)
     report["seconds"] = round(time.perf_counter() - t0, 1)
     return report
 
@@ -335,8 +378,9 @@ def masked_hit_rate(models: dict[str, CStar], events: Events, vocab: CategoryVoc
     return out
 
 
-def plot_map(embeddings: np.ndarray, labels: np.ndarray, path: Path, seed: int = 0, n: int = 4000) -> Path:
-    """2-D map (PCA to 30, then t-SNE) of a sample of customers, coloured by age group."""
+def plot_map(embeddings: np.ndarray, labels: np.ndarray, path: Path, seed: int = 0, n: int = 4000,
+             title: str = "C-STAR customer embeddings (t-SNE)", legend: str = "age group") -> Path:
+    """2-D map (PCA to 30, then t-SNE) of a sample of customers, coloured by a label (age group)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -355,8 +399,8 @@ def plot_map(embeddings: np.ndarray, labels: np.ndarray, path: Path, seed: int =
     for i, g in enumerate(groups):
         m = lab == g
         ax.scatter(xy[m, 0], xy[m, 1], s=3, alpha=0.6, label=g, color=plt.cm.viridis(i / max(1, len(set(lab)) - 1)))
-    ax.legend(markerscale=4, fontsize=7, title="age group")
-    ax.set_title("C-STAR customer embeddings (t-SNE), Ta-Feng Nov–Jan")
+    ax.legend(markerscale=4, fontsize=7, title=legend.replace("_", " "))
+    ax.set_title(title)
     ax.set_xticks([])
     ax.set_yticks([])
     fig.tight_layout()
@@ -398,8 +442,10 @@ def report_markdown(report: dict) -> str:
     out += [f"| {METHOD_NAMES.get(k, k)} | {ci(v)} |" for k, v in comp["gain_recall@10"].items()]
     for lab, d in report["profiling"].items():
         first = next(v for v in d.values() if isinstance(v, dict) and "classes" in v)
+        folds = (f"{first['repeats']} x {first['folds']}-fold stratified cross-validation, intervals: corrected "
+                 "repeated k-fold t" if first.get("repeats", 1) > 1 else f"cross-fitted over {first['folds']} folds")
         out += ["", f"**Profiling: {lab}** ({first['classes']} classes, {first['customers']:,} customers, linear probe "
-                f"cross-fitted over {first['folds']} folds; majority class {first['majority']:.3f}):", "",
+                f"{folds}; majority class {first['majority']:.3f}):", "",
                 "| embedding | accuracy | macro-F1 | k-means NMI |", "|---|---|---|---|"]
         for name, v in d.items():
             if isinstance(v, dict) and "classes" in v:
@@ -416,7 +462,8 @@ def report_markdown(report: dict) -> str:
             out += [f"| {REFERENCE_NAMES.get(k, k)} | {v['features']:,} | {ci(v['accuracy'])} | {ci(v['macro_f1'])} |"
                     for k, v in d["references"].items()]
     m = report["masked_hit_rate"]
-    out += ["", f"**Masked categories on held-out (February) events** ({m['customers']:,} customers): top-10 hit rate",
+    out += ["", f"**Masked categories on held-out events** (the 4 weeks from {report['test_from']}, {m['customers']:,} "
+            "customers): top-10 hit rate",
             "", "| method | hit@10 |", "|---|---|"]
     out += [f"| {METHOD_NAMES.get(k, k)} | {ci(v)} |" for k, v in m.items() if isinstance(v, dict)]
     res = report.get("resolution")
