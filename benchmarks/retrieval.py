@@ -56,13 +56,15 @@ def main() -> None:
         return
     import bm25s
 
-    from voicecart.ranking import Catalog, Purchases
+    import pyarrow as pa
+
+    from voicecart.ranking import Catalog
 
     titles, judged = load(DATA)
     uids = sorted(titles)
     products = [dict(product_id=u, title=titles[u], category_l1="0", category_l2="0", category_l3="0") for u in uids]
     t = time.perf_counter()
-    catalog = Catalog.build(Purchases.from_rows(products, []), 0.0, n_factors=1)
+    catalog = Catalog.from_table(pa.Table.from_pylist(products))
     build_ours = time.perf_counter() - t
     t = time.perf_counter()
     plain = bm25s.BM25()

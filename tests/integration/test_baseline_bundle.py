@@ -30,12 +30,19 @@ def data(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def window(data: Path):  # noqa: ANN201
-    from voicecart.evaluation.online import online_window
-    from voicecart.ranking.history import Purchases, to_day
+    """Four days of queries after the cut, every list featurized from the snapshot as served (online protocol)."""
+    from datetime import timedelta
 
-    purchases = Purchases.from_dataset(data)
-    cut = to_day(datetime.fromisoformat(CUT).replace(tzinfo=timezone.utc))
-    return online_window(purchases, cut, cut + 4, log=lambda _: None)  # four days of queries
+    from voicecart.evaluation.resolution import evaluation_window, protocol_snapshot
+    from voicecart.features.offline_duckdb import DuckDBEngine
+    from voicecart.ranking.catalog import Catalog
+    from voicecart.schemas.times import epoch_s
+
+    cut = datetime.fromisoformat(CUT).replace(tzinfo=timezone.utc)
+    snapshot = protocol_snapshot(DuckDBEngine(data), "online", cut, cut + timedelta(days=4))
+    catalog = Catalog.from_table(snapshot.catalog)
+    return evaluation_window(snapshot, catalog, epoch_s(cut), epoch_s(cut + timedelta(days=4)),
+                             log=lambda _: None), catalog
 
 
 def _ranks(scores: np.ndarray, window) -> np.ndarray:  # noqa: ANN001
@@ -50,10 +57,11 @@ def test_the_exported_rule_ranks_every_list_like_the_baseline(rule: str, window,
 
     from voicecart.ranking.catalog import Catalog
 
+    window, frozen = window
     q = window.queries
     assert len(q) > 100
     catalog = tmp_path / "catalog.pkl"
-    window.frozen.catalog.save(catalog)
+    frozen.save(catalog)
     bundle = build_baseline_bundle(rule, catalog, tmp_path / "bundle")
     session = ort.InferenceSession(str(bundle / "onnx" / "model.onnx"), providers=["CPUExecutionProvider"])
     scores = np.zeros(len(q.product), dtype=np.float32)
@@ -61,7 +69,7 @@ def test_the_exported_rule_ranks_every_list_like_the_baseline(rule: str, window,
         lo, hi = q.offsets[i], q.offsets[i + 1]
         scores[lo:hi] = session.run(None, {"features": window.features[lo:hi][None]})[0][0]
     assert np.array_equal(_ranks(scores, window), _ranks(window.baselines[rule], window))
-    assert Catalog.load(bundle / "model" / "catalog.pkl").as_of == window.frozen.catalog.as_of
+    assert list(Catalog.load(bundle / "model" / "catalog.pkl").product_ids) == list(frozen.product_ids)
 
 
 def test_padding_rows_never_outrank_a_candidate() -> None:
@@ -90,14 +98,12 @@ def test_the_local_endpoint_answers_from_the_baseline_bundle(data: Path, tmp_pat
     from voicecart.cli.pipeline import _sample_requests
     from voicecart.serving.local import LocalServer
 
-    from voicecart.evaluation.online import RECENT_DAYS
-    from voicecart.ranking.catalog import Catalog
-    from voicecart.ranking.history import Purchases
+    from voicecart.export.model import bundle_from_dataset
 
-    # the serving catalogue is as of the end of the data, as export-bundle writes it
-    purchases = Purchases.from_dataset(data)
-    Catalog.build(purchases, float(purchases.day.max()) + 1, recent_days=RECENT_DAYS).save(tmp_path / "catalog.pkl")
-    bundle = build_baseline_bundle("most_bought_else_recent_popularity", tmp_path / "catalog.pkl", tmp_path / "b")
+    # the baseline answers from the catalogue export-bundle writes (the challenger bundle's)
+    challenger = bundle_from_dataset(data, tmp_path / "challenger", epochs=1)
+    bundle = build_baseline_bundle("most_bought_else_recent_popularity", challenger / "model" / "catalog.pkl",
+                                   tmp_path / "b")
     with LocalServer(bundle, "--profiles-from", str(data), log_path=tmp_path / "serve.log") as server:
         for request in _sample_requests(data):
             answer = httpx.post(f"{server.url}/v1/models/voicecart:predict", json={"instances": [request]}, timeout=30)

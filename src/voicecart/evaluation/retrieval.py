@@ -82,19 +82,20 @@ def retrieval_recall(data: Path, test_from: datetime, *, lines: int = 10_000, ks
                      say: Callable[[str], None] = lambda _: None) -> dict[str, object]:
     """Recall of the bought product (and of its type) among the candidates, as said and as heard, with
     95% bootstrap intervals over requests, split by the kind of phrase and of noise."""
-    from voicecart.ranking import Purchases
-    from voicecart.ranking.catalog import Catalog
-    from voicecart.ranking.history import to_day
+    import pyarrow.parquet as pq
 
-    say("reading purchases")
-    purchases = Purchases.from_dataset(data)
-    say("building the catalogue as of the cut-off")
-    catalog = Catalog.build(purchases, to_day(test_from))
+    from voicecart.features.build import materialized
+    from voicecart.ranking.catalog import Catalog
+    from voicecart.serving.bundle import catalog_with_stats
+
+    say("building the catalogue and its statistics as of the cut-off (the feature SQL)")
+    catalog = catalog_with_stats(Catalog.from_table(pq.read_table(Path(data) / "products.parquet")),
+                                 materialized(data, test_from)[1])
     sample = sample_lines(data, test_from, lines, config.seed)
     products = product_rows(data, {p for p, _ in sample})
     utterances = generate_utterances(products, sample, config)
     spoken = np.array([u is not None for u in utterances])
-    sold = np.array([catalog.popularity[catalog.index[p]] > 0 for p, _ in sample])
+    sold = np.array([catalog.stats.popularity[catalog.index[p]] > 0 for p, _ in sample])
     report: dict[str, object] = {
         "test_from": test_from.date().isoformat(), "lines": len(sample), "k": max(ks), "config": vars(config).copy(),
         "without_words": int((~spoken).sum()), "never_sold_before": int((~sold).sum()),

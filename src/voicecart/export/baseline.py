@@ -1,6 +1,6 @@
 """A rule-based baseline as a real, servable bundle: a tiny module scoring the rule from the feature vector.
 
-The baselines of the gate (``voicecart.ranking.baselines``, ``voicecart.evaluation.online``) rank
+The baselines of the gate (``voicecart.ranking.baselines``, ``voicecart.evaluation.resolution``) rank
 a list by a key — the customer's purchase count of the product, then recent popularity, then
 popularity — read from purchases. The same counts are in the ranker's feature vector as
 ``log1p`` columns, and ``log1p`` keeps order, so a module comparing those columns ranks exactly
