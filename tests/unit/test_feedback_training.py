@@ -54,3 +54,15 @@ def test_the_window_feedback_trains_lists_and_the_ablation(tmp_path, monkeypatch
     assert info["feedback_skipped"] == {"unknown_customer": 1, "unknown_product": 1}
     assert (tmp_path / "model" / ABLATIONS / "no_feedback" / "ranker.pt").is_file()
     assert TrainedRanker.load(tmp_path / "model" / ABLATIONS / "no_feedback").info["feedback_lists"] == 0
+
+
+def test_an_empty_feedback_table_is_usable_as_is() -> None:
+    """A window with no events yet (a first run) trains: filtering zero rows keeps a boolean mask."""
+    import pyarrow as pa
+
+    from voicecart.features.offline import FEEDBACK_SCHEMA
+    from voicecart.ranking.train import usable_feedback
+
+    empty = FEEDBACK_SCHEMA.empty_table()
+    kept, refused = usable_feedback(empty)
+    assert kept.num_rows == 0 and refused == {} and kept.schema == empty.schema

@@ -328,7 +328,7 @@ def usable_feedback(table):  # noqa: ANN001, ANN201 - pyarrow.Table | None -> (p
         for x in bad:
             refused[x] = refused.get(x, 0) + 1
         keep.append(not bad)
-    return table.filter(pa.array(keep)), refused
+    return table.filter(pa.array(keep, type=pa.bool_())), refused
 
 
 ABLATIONS = "ablations"
