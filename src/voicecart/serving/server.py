@@ -369,10 +369,11 @@ def add_routes(app: Any, service: "Service", document: dict, dataplane: Any, rep
     multiprocess = bool(os.environ.get("PROMETHEUS_MULTIPROC_DIR"))
     for path, handler, method in (
             ("/metrics", _metrics_handler_multiprocess() if multiprocess else metrics_handler, "GET"),
+            # ours before KServe's /v1/models/{model_name}, which would read "voicecart:canary" as a model name
+            (f"/v1/models/{s.model_name}:canary", canary, "GET"),
             ("/v1/models", v1.models, "GET"), ("/v1/models/{model_name}", v1.model_ready, "GET"),
             ("/v1/models/{model_name}:predict", v1.predict, "POST"),
             (f"/v1/models/{s.model_name}:reload", reload, "POST"), ("/v1/feedback", feedback, "POST"),
-            (f"/v1/models/{s.model_name}:canary", canary, "GET"),
             ("/v2", v2.metadata, "GET"), ("/v2/health/live", v2.live, "GET"), ("/v2/health/ready", ready, "GET"),
             ("/v2/models", v2.models, "GET"), ("/v2/models/{model_name}", v2.model_metadata, "GET"),
             ("/v2/models/{model_name}/ready", v2.model_ready, "GET"),
