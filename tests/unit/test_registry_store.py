@@ -141,3 +141,31 @@ def test_load_bundle_of_nothing_says_what_it_expected(tmp_path: Path) -> None:
 def test_feature_schema_hash_depends_on_order_and_names() -> None:
     assert feature_schema_hash(["a", "b"]) == feature_schema_hash(["a", "b"])
     assert feature_schema_hash(["a", "b"]) != feature_schema_hash(["b", "a"])
+
+
+def test_a_canary_is_requested_beside_the_champion_and_ends_promoted_or_rolled_back(bundle_dir: Path, tmp_path: Path) -> None:
+    reg = Registry(tmp_path / "reg")
+    first = reg.start_canary(reg.publish(bundle_dir), 10, "gate passed")
+    assert first.state == "promoted" and reg.champion() == "v0001" and reg.canary() is None  # nothing to split with
+    pointer = reg.start_canary(reg.publish(bundle_dir), 10, "gate passed")
+    assert (pointer.version, pointer.stable, pointer.percent, pointer.state) == ("v0002", "v0001", 10, "requested")
+    assert reg.champion() == "v0001" and reg.canary() == pointer  # the champion keeps serving the rest
+    assert reg.mark_canary_running().state == "running" and reg.canary().state == "running"
+    reg.end_canary(False, "kept rate worse")
+    assert reg.champion() == "v0001" and reg.canary() is None
+    assert (reg.pointer().history[-1].version, reg.pointer().history[-1].action) == ("v0002", "canary_rollback")
+    reg.start_canary(reg.publish(bundle_dir), 25, "gate passed")
+    reg.end_canary(True, "not worse on every outcome")
+    assert reg.champion() == "v0003" and reg.canary() is None
+    with pytest.raises(RegistryError, match="no canary to end"):
+        reg.end_canary(True, "again")
+
+
+def test_a_corrupt_bundle_is_never_requested_as_a_canary(bundle_dir: Path, tmp_path: Path) -> None:
+    reg = Registry(tmp_path / "reg")
+    reg.promote(reg.publish(bundle_dir), "first")
+    v2 = reg.publish(bundle_dir)
+    (tmp_path / "reg" / "voicecart" / "versions" / v2 / "onnx" / "model.onnx").write_bytes(b"broken")
+    with pytest.raises(BundleError):
+        reg.start_canary(v2, 10, "gate passed")
+    assert reg.canary() is None and reg.champion() == "v0001"

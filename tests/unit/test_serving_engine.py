@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from datetime import datetime, timezone
 from dataclasses import replace
 
 import numpy as np
@@ -12,7 +13,7 @@ from voicecart.config import ServingSettings
 from voicecart.data.store import write_dataset
 from voicecart.data.synthetic import SyntheticConfig, generate
 from voicecart.features.errors import FeatureStoreUnavailable
-from voicecart.schemas import CustomerProfile, ResolveRequest
+from voicecart.schemas import CustomerProfile, FeedbackEvent, ResolveRequest
 from voicecart.export.model import bundle_from_dataset
 from voicecart.serving.bundle import load_serving_model, stats_from_dataset
 from voicecart.serving.engine import ResolutionEngine, ServingModel
@@ -272,3 +273,24 @@ def test_an_unknown_answer_says_why(world):
     assert a.product is None and a.reason == "negative_quantity" and "negative" in a.confirmation
     b = ask(engine(world), world["customer"], "add zzqxj")
     assert b.reason == "no_candidates"
+
+
+def test_a_canary_answers_its_share_of_customers_each_always_on_its_arm(world):
+    from voicecart.serving.engine import arm_of
+
+    e = engine(world)
+    e.swap(world["model"], replace(world["model"], version="v0002"), 30)
+    customers = [f"C{i:05d}" for i in range(400)]
+    answers = {c: ask(e, c, "add milk") for c in customers}
+    canary = {c for c, a in answers.items() if a.arm == "canary"}
+    assert 0.2 < len(canary) / len(customers) < 0.4  # crc32 of the id spreads customers evenly
+    assert all(a.model_version == ("v0002" if a.arm == "canary" else "v0001") for a in answers.values())
+    assert all(arm_of(c, 30) == answers[c].arm for c in customers)  # sticky: the customer's, not the request's
+    assert e.arms["canary"].requests == len(canary) and e.arms["champion"].requests == len(customers) - len(canary)
+    event = e.feedback_arm(FeedbackEvent(event_id="e1", request_id="r1", customer_id=next(iter(canary)),
+                                         product_id="p", kind="kept", timestamp=datetime.now(timezone.utc)))
+    assert (event.arm, event.model_version) == ("canary", "v0002")
+    assert (e.arms["canary"].feedback, e.arms["canary"].kept) == (1, 1)
+    e.swap(world["model"])  # the split ends: everyone on the champion, counts start over
+    assert ask(e, next(iter(canary)), "add milk").arm == "champion" and e.arms["canary"].requests == 0
+    assert arm_of("anyone", 0) == "champion"
