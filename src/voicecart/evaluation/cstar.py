@@ -28,7 +28,7 @@ def resolution_with_embedding(data: Path, checkpoint: Path, test_from: datetime,
     from voicecart.features.offline_duckdb import DuckDBEngine
     from voicecart.features.snapshot import training_cuts
     from voicecart.trajectory import load_encoder, load_events
-    from voicecart.trajectory.window import embed_at
+    from voicecart.trajectory.window import embed_moments
 
     engine = DuckDBEngine(data)
     last = engine.query("SELECT MAX(timestamp) AS t FROM orders").column("t")[0].as_py()
@@ -43,7 +43,7 @@ def resolution_with_embedding(data: Path, checkpoint: Path, test_from: datetime,
     hits, out = {}, {}
     for name, encoder in arms.items():
         use = encoder is not None
-        snap = snapshot.with_embeddings(embed_at(*encoder, events, moments) if use else None)
+        snap = snapshot.with_embeddings(embed_moments(*encoder, events, moments) if use else None)
         model = train_ranker(snap, start=start - TRAIN_DAYS * DAY_S, end=start,
                              config=RankerConfig(epochs=epochs, use_embedding=use), log=log)
         window = evaluation_window(snap, model, start, epoch_s(end), use_embedding=use, baselines=False, log=log)

@@ -40,7 +40,7 @@ def pretrain_window(dataset: str | Path, encoder_out: str | Path, embeddings_out
     out = Path(encoder_out)
     result = pretrain(window.encode(vocab), vocab, epoch_s(cut) / DAY_S, model_cfg, TrainConfig(epochs=epochs, seed=seed),
                       out)
-    table = embed_at(result.model, vocab, events, moments)
+    table = embed_moments(result.model, vocab, events, moments)
     Path(embeddings_out).mkdir(parents=True, exist_ok=True)
     pq.write_table(table, Path(embeddings_out) / EMBEDDINGS_FILE)
     png = out / "loss.png"
@@ -52,7 +52,7 @@ def pretrain_window(dataset: str | Path, encoder_out: str | Path, embeddings_out
             "embedding_dim": embedding_dim}
 
 
-def embed_at(model, vocab, events, moments: Sequence[datetime]) -> pa.Table:  # noqa: ANN001
+def embed_moments(model, vocab, events, moments: Sequence[datetime]) -> pa.Table:  # noqa: ANN001
     """Every customer of ``events`` embedded as of each moment (their trajectory before it): one table of
     (customer_id, event_timestamp = moment, embedding) rows."""
     from voicecart.trajectory.embed import embed_events, embeddings_table
