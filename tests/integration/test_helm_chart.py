@@ -302,6 +302,14 @@ def test_rollout_controller_runs_the_real_cli_as_the_only_account_with_api_right
     params = group.commands["rollout"].commands["watch"].make_context("watch", c["args"][2:]).params
     assert params["namespace"] == "shop" and params["name"] == "voicecart" and params["max_looks"] == 1
     assert params["prometheus"].startswith("http://")
+    # the controller reads the registry the recurring pipeline run's gate writes its canary requests to
+    (run,) = [c for c in by_kind(docs, "CronJob") if not c["metadata"]["name"].endswith("-rollout")]
+    run_args = run["spec"]["jobTemplate"]["spec"]["template"]["spec"]["containers"][0]["args"]
+    assert f"--param=registry_uri={params['registry']}" in run_args
+    empty = helm_template(CHART, namespace="shop", set_values=["rollout.registry="])
+    (cron,) = [c for c in by_kind(empty, "CronJob") if c["metadata"]["name"].endswith("-rollout")]
+    assert not any(a.startswith("--registry") for a in
+                   cron["spec"]["jobTemplate"]["spec"]["template"]["spec"]["containers"][0]["args"])
 
 
 @needs_helm
