@@ -52,25 +52,34 @@ def score_lists_onnx(onnx_path: Path, features: np.ndarray, offsets: np.ndarray,
     return scores
 
 
-def paired_latency(onnx_paths: list[Path], inputs: dict[str, np.ndarray], rounds: int = 20,
+def paired_latency(onnx_paths: list[Path], inputs: dict[str, np.ndarray], rounds: int = 21,
                    per_round: int = 20) -> list[float]:
-    """p99 latency (ms) of one ONNX Runtime call for each model, measured in alternating rounds."""
+    """p99 latency (ms) of one ONNX Runtime call for each model: calls alternate model by model, so both see
+    the same machine load; each round's p99 is taken, and the median over rounds is the model's.
+
+    On a shared machine one preemption (several ms) lands in one call of one model: a plain p99 over all
+    calls turns it into that model's latency (a 0.35 ms ranker measured 4.2 ms beside a 0.14 ms one under
+    load). It lands in one round, and the median over rounds leaves it out; a model really slower is slower
+    in every round."""
     import onnxruntime as ort
 
     opts = ort.SessionOptions()
     opts.intra_op_num_threads = 1
     sessions = [ort.InferenceSession(str(p), opts, providers=["CPUExecutionProvider"]) for p in onnx_paths]
-    times: list[list[float]] = [[] for _ in sessions]
     for session in sessions:
         for _ in range(10):
             session.run(None, inputs)
+    per_model: list[list[float]] = [[] for _ in sessions]
     for _ in range(rounds):
-        for session, out in zip(sessions, times):
-            for _ in range(per_round):
+        times: list[list[float]] = [[] for _ in sessions]
+        for _ in range(per_round):
+            for session, out in zip(sessions, times):
                 t0 = time.perf_counter()
                 session.run(None, inputs)
                 out.append((time.perf_counter() - t0) * 1000)
-    return [float(np.percentile(t, 99)) for t in times]
+        for model, t in zip(per_model, times):
+            model.append(float(np.percentile(t, 99)))
+    return [float(np.median(m)) for m in per_model]
 
 
 def scorecard(name: str, window: Window, scores: np.ndarray, latency: float | None, baseline: bool) -> Scorecard:

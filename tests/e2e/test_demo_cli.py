@@ -3,7 +3,7 @@
 Two runs on 1,000 real Ta-Feng customers, through the CLI in a subprocess (its terminal is what is
 checked): run 1 trains a deliberately weak ranker on an empty registry, the gate refuses it and
 the strongest baseline is exported and served; after an operator promotes that weak model, run 2
-(the default configuration) beats it and its champion is served. Each time the terminal shows one
+(the default configuration) beats it and goes out as a canary beside it. Each time the terminal shows one
 line per step, the table, the gate's decision, the registry and the answers, and no warning or
 executor JSON; each step's log is in the file the summary names.
 """
@@ -23,7 +23,7 @@ from tests.e2e.test_pipeline_local import tafeng  # noqa: F401 - the prepared re
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
 REPO = Path(__file__).resolve().parents[2]
-STEPS = ("prepare-data", "build-features", "pretrain-cstar", "train-ranker", "export-bundle",
+STEPS = ("prepare-data", "pretrain-cstar", "build-snapshot", "train-ranker", "export-bundle",
          "evaluate-challenger", "register-model", "record-run")
 WEAK = ["--epochs", "1", "--hidden", "2", "--lr", "0.00001"]
 
@@ -79,7 +79,17 @@ def test_refused_first_model_serves_the_strongest_baseline_then_a_winner_serves_
     logs = _check_terminal(out, err)
     assert re.search(r"^↺ prepare-data ", err, re.M)  # --cache: the data step of run 1 is reused
     assert "gate: PROMOTE challenger over champion v0001" in err, err
-    assert re.search(r"^serving the champion v0002: this run's gate promoted it over champion v0001$", err, re.M)
-    assert len(_answers(err)) == 4 and {m for _, m in _answers(err)} == {"v0002"}
-    assert Registry(tmp_path / "registry").champion() == "v0002"
+    # a challenger passing the gate over a champion goes out as a canary beside it, split by customer
+    assert re.search(r"^✓ deploy-canary ", err, re.M)
+    assert re.search(r"^serving the champion v0001 with v0002 as a 10% canary: ", err, re.M), err
+    assert len(_answers(err)) == 4 and {m for _, m in _answers(err)} <= {"v0001", "v0002"}
+    # the demo decides the canary in front of the reader: real shoppers on both arms, then the sequential test
+    assert re.search(r"^\s+champion: [\d,]+ answers; kept", err, re.M) and re.search(r"^\s+canary: [\d,]+ answers", err, re.M)
+    verdict = re.search(r"^canary decision: (PROMOTE|ROLLBACK|CONTINUE) — \S", err, re.M)
+    assert verdict, err
+    reg = Registry(tmp_path / "registry")
+    expected = {"PROMOTE": ("v0002", None), "ROLLBACK": ("v0001", None), "CONTINUE": ("v0001", "v0002")}
+    assert (reg.champion(), getattr(reg.canary(), "version", None)) == expected[verdict.group(1)]
+    if verdict.group(1) != "CONTINUE":
+        assert reg.pointer().history[-1].version == "v0002"  # the outcome is recorded in the champion's history
     assert (logs / "serve.log").is_file()

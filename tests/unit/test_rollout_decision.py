@@ -148,3 +148,13 @@ def test_without_feedback_gating_the_kept_rate_still_vetoes() -> None:
     verdict, at = run(unattributed, stable, veto_only)
     assert verdict is Verdict.promote
     assert [i.outcome for i in decide(unattributed[at], stable[at], 60.0, veto_only).intervals] == ["error_rate", "slow_rate"]
+
+
+def test_the_replay_shopper_keeps_swaps_or_removes_by_what_was_bought() -> None:
+    from voicecart.rollout.local import shopper_feedback
+
+    answer = {"product": {"id": "p1"}, "alternatives": [{"id": "p2"}, {"id": "p3"}]}
+    assert shopper_feedback(answer, "p1") == ("kept", None)
+    assert shopper_feedback(answer, "p3") == ("swapped", "p3")
+    assert shopper_feedback(answer, "p9") == ("removed", None)
+    assert shopper_feedback({"product": None, "alternatives": []}, "p1") == ("removed", None)

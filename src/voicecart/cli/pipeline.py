@@ -142,6 +142,8 @@ class Served:
     """What ``voicecart serve --model-dir`` gets: the registry (its champion) or a bundle folder."""
     what: str
     why: str
+    canary: object | None = None
+    """The registry's canary pointer when a canary serves beside the champion (the demo decides it)."""
 
 
 def _strongest_exportable(decision: dict) -> tuple[str | None, str]:
@@ -174,7 +176,7 @@ def choose_served(summary: dict, pipeline_root: Path) -> Served | None:
     if champion is not None and canary is not None:
         return Served(registry, f"the champion {champion} with {canary.version} as a {canary.percent}% canary",
                       f"the gate passed {canary.version} over the champion, so it takes {canary.percent}% of "
-                      "customers until the canary's online test promotes or rolls it back")
+                      "customers until the canary's online test promotes or rolls it back", canary)
     if champion is not None:
         why = (f"this run's gate promoted it over {decision.get('champion')}" if decision.get("promote") else
                f"the gate refused this run's challenger {challenger}, so the champion keeps serving")
@@ -190,8 +192,68 @@ def choose_served(summary: dict, pipeline_root: Path) -> Served | None:
     out = pipeline_root / "baselines" / summary["run_name"]
     build_baseline_bundle(rule, Path(bundle) / "model" / "catalog.pkl", out,
                           data_window=open_bundle(bundle).metadata.data_window)
-    return Served(str(out), rule, f"the gate refused the first challenger {challenger} and there is no champion "
+    return Served(str(out), rule.removeprefix("baseline:"), f"the gate refused the first challenger {challenger} and there is no champion "
                                   f"yet, so {which} answers, exported as a bundle")
+
+
+def _shoppers(dataset: Path, percent: int, per_arm: int, seed: int = 0) -> list:
+    """Real purchases of the data's last four weeks as requests, ``per_arm`` for each arm's customers: the
+    shopper asks for the bought product's category by name (Ta-Feng: its code)."""
+    from voicecart.data import connect
+    from voicecart.rollout.local import Shopped
+    from voicecart.serving.engine import arm_of
+
+    con = connect(dataset)
+    rows = con.execute(
+        "SELECT o.customer_id, l.product_id, coalesce(p.category_l3_name, p.category_l3) FROM order_lines l "
+        "JOIN orders o USING (order_id) JOIN products p USING (product_id) "
+        "WHERE o.timestamp >= (SELECT max(timestamp) FROM orders) - INTERVAL 28 DAY "
+        "ORDER BY hash(o.order_id || l.product_id || ?)", [str(seed)]).fetchall()
+    phrases = ("add {c}", "add two {c} to my cart", "i need {c}", "buy {c} again")
+    out: dict[str, list] = {"champion": [], "canary": []}
+    for i, (customer, product, category) in enumerate(rows):
+        arm = out[arm_of(str(customer), percent)]
+        if len(arm) < per_arm:
+            arm.append(Shopped(str(customer), phrases[i % len(phrases)].format(c=category), str(product)))
+    from itertools import chain, zip_longest
+
+    return [r for r in chain.from_iterable(zip_longest(out["champion"], out["canary"])) if r is not None]
+
+
+def decide_canary(url: str, served: "Served", dataset: Path, per_arm: int = 1000) -> None:
+    """The canary decided in front of the reader: real shoppers of the last weeks on both arms (their feedback
+    through the intake), then the sequential test; a decided canary ends in the registry and the server reloads.
+
+    Demo traffic is thousands of requests, not a day's, so only the error and latency outcomes can prove
+    non-inferiority in it (about 1,000 clean requests per arm bound them within 0.5 points); the kept rate
+    vetoes when it is confidently worse, as in the cluster's default policy. The served profiles are as of the
+    data's end (the purchases asked about included), so kept rates are high on both arms; the arms are compared
+    on the same footing, which is what the decision needs (``voicecart simulate`` replays point in time)."""
+    from rich.progress import Progress
+
+    from voicecart.registry import Registry
+    from voicecart.rollout import Policy, Verdict, conclude, look_local
+    from voicecart.rollout.local import shop
+
+    canary = served.canary
+    requests = _shoppers(dataset, canary.percent, per_arm)
+    with Progress(console=console, transient=True) as bar:
+        task = bar.add_task(f"canary: {len(requests):,} shoppers of the last four weeks ask both arms", total=len(requests))
+        seen = shop(url, requests, advance=lambda: bar.advance(task))
+    for arm in ("champion", "canary"):
+        got = seen.get(arm, {})
+        console.print(f"  {arm:>8}: {got.get('answers', 0):,} answers; kept {got.get('kept', 0):,}, swapped "
+                      f"{got.get('swapped', 0):,}, removed {got.get('removed', 0):,}", highlight=False)
+    look = look_local(url, Policy(min_requests=min(per_arm, len(requests) // 2) or 1))
+    verdict = look.decision.verdict
+    console.print(f"canary decision: {verdict.value.upper()} — {'; '.join(look.decision.reasons[:3])}", highlight=False)
+    if verdict is Verdict.continue_:
+        console.print(f"  the canary keeps running: `.venv/bin/voicecart rollout local --registry {served.model_dir} "
+                      "--watch` decides as traffic comes", highlight=False)
+        return
+    champion = conclude(Registry(served.model_dir), look, reload_url=url)
+    console.print(f"  registry: champion is now {champion} ({'promoted' if verdict is Verdict.promote else 'rolled back'} "
+                  "in the registry; the server reloaded)", highlight=False)
 
 
 def serve_and_ask(served: Served, dataset: Path, log_path: Path) -> tuple[int, int]:
@@ -215,6 +277,8 @@ def serve_and_ask(served: Served, dataset: Path, log_path: Path) -> tuple[int, i
             console.print(f"  {req['customer_id']!s:>18} “{req['utterance']}” → {answer.status_code} product {product} "
                           f"personalized={pred.get('personalized')} model={pred.get('model_version')} "
                           f"“{pred.get('confirmation', '')}”", highlight=False)
+        if served.canary is not None:
+            decide_canary(server.url, served, dataset)
     finally:
         server.stop()
     console.print(f"serve it again: .venv/bin/voicecart serve --model-dir {served.model_dir} --profiles-from "

@@ -64,3 +64,56 @@ def conclude(registry, look: LocalLook, reload_url: str | None = None, model_nam
     if reload_url:
         httpx.post(f"{reload_url.rstrip('/')}/v1/models/{model_name}:reload", timeout=120).raise_for_status()
     return registry.champion()
+
+
+@dataclass(frozen=True)
+class Shopped:
+    """A request a shopper makes and the product they really bought (the replay's ground truth)."""
+
+    customer_id: str
+    utterance: str
+    bought: str
+
+
+def shopper_feedback(answer: dict[str, Any], bought: str) -> tuple[str, str | None]:
+    """What a shopper who bought ``bought`` does with the answer: (kind, substitute): ``kept`` when it is the
+    answer, ``swapped`` to it when it is an alternative, else ``removed``."""
+    product = (answer.get("product") or {}).get("id")
+    if product == bought:
+        return "kept", None
+    if bought in {a.get("id") for a in answer.get("alternatives") or []}:
+        return "swapped", bought
+    return "removed", None
+
+
+def shop(url: str, requests: list[Shopped], model_name: str = "voicecart", timeout_s: float = 30.0,
+         advance: Any = lambda: None) -> dict[str, dict[str, int]]:
+    """Each request over HTTP, then the shopper's feedback on the answer (through the real intake); per arm,
+    how many answers and which feedback kinds."""
+    from datetime import datetime, timezone
+
+    import httpx
+
+    import uuid
+
+    seen: dict[str, dict[str, int]] = {}
+    replay = uuid.uuid4().hex[:12]  # ids unique to this replay: the feedback log keeps every earlier one
+    with httpx.Client(base_url=url.rstrip("/"), timeout=timeout_s) as client:
+        for i, req in enumerate(requests):
+            rid = f"replay-{replay}-{i}"
+            r = client.post(f"/v1/models/{model_name}:predict", json={"instances": [
+                {"customer_id": req.customer_id, "utterance": req.utterance, "request_id": rid}]})
+            r.raise_for_status()
+            answer = r.json()["predictions"][0]
+            arm = seen.setdefault(answer.get("arm") or "champion", {"answers": 0})
+            arm["answers"] += 1
+            if answer.get("product"):
+                kind, substitute = shopper_feedback(answer, req.bought)
+                event = {"event_id": f"{rid}-{kind}", "request_id": rid, "customer_id": req.customer_id,
+                         "product_id": answer["product"]["id"], "kind": kind,
+                         "timestamp": datetime.now(timezone.utc).isoformat(),
+                         **({"substitute_id": substitute} if substitute else {})}
+                client.post("/v1/feedback", json=event).raise_for_status()
+                arm[kind] = arm.get(kind, 0) + 1
+            advance()
+    return seen
