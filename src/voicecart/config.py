@@ -99,13 +99,23 @@ class FeatureSettings(BaseModel):
         return out
 
 
+DEVICE_PATTERN = r"^(auto|cpu|cuda(:\d+)?|mps)$"
+"""Torch devices the settings accept (voicecart.devices.resolve_device)."""
+
+
 class TrajectorySettings(BaseModel):
+    device: str = Field(default="auto", pattern=DEVICE_PATTERN)
+    """C-STAR pre-training and batch embedding: auto (CUDA when present), cpu, cuda[:N]."""
+    amp: bool = False
+    """bf16 autocast on CUDA for pre-training."""
     embedding_dim: int = Field(default=64, ge=2, le=1024)
     max_events: int = Field(default=128, ge=2)
     window_days: int | None = Field(default=None, ge=1)
 
 
 class RankingSettings(BaseModel):
+    device: str = Field(default="auto", pattern=DEVICE_PATTERN)
+    """Ranker training: auto (CUDA when present), cpu, cuda[:N]."""
     max_candidates: int = Field(default=100, ge=1, le=10_000)
     epochs: int = Field(default=3, ge=1)
     seed: int = 0

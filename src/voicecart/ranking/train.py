@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from voicecart.devices import resolve_device
 from voicecart.ranking.catalog import Catalog, ProductVectors
 from voicecart.ranking.lists import QueryLists, SnapshotIndex, concat_offsets, feedback_lists, list_features, ranges, walk
 from voicecart.ranking.model import Ranker, RankerConfig
@@ -85,13 +86,6 @@ def list_loss(scores: torch.Tensor, labels: torch.Tensor, mask: torch.Tensor, we
     p = logp.exp().clamp(max=1 - 1e-6)
     per_list = -(pos * logp).sum(1) - (neg * torch.log1p(-p)).sum(1)
     return (weights * per_list).sum() / weights.sum().clamp(min=1e-9)
-
-
-def resolve_device(name: str = "auto") -> torch.device:
-    """``auto``: CUDA when this machine has it, else CPU; or an explicit torch device name."""
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(name)
 
 
 def fit(examples: TrainingSet, config: RankerConfig | None = None, *, log: Callable[[str], None] = print) -> Ranker:
@@ -271,7 +265,7 @@ def parse_hidden(hidden: str | Sequence[int]) -> tuple[int, ...]:
 
 def train_step(snapshot_dir: str | Path, model_out: str | Path, *, test_from: str, use_embedding: bool = False,
                epochs: int = 6, hidden: str = "64,32", lr: float = 3e-3, seed: int = 0, train_days: int | None = None,
-               device: str = "auto", ablations: bool = True, log: Callable[[str], None] = print) -> dict:
+               device: str | None = None, ablations: bool = True, log: Callable[[str], None] = print) -> dict:
     """The pipeline's train step: the ranker of the ``train_days`` before ``test_from`` from the features
     step's snapshot — its purchases and its feedback events — saved to ``model_out``.
 
@@ -290,6 +284,10 @@ def train_step(snapshot_dir: str | Path, model_out: str | Path, *, test_from: st
     events, refused = usable_feedback(snapshot.feedback)
     read = read_table(events, "the snapshot's feedback") if events is not None else None
     labels = labels_from_events(read.events) if read is not None else []
+    if device is None:
+        from voicecart.config import load_settings
+
+        device = load_settings().ranking.device
     config = RankerConfig(hidden=parse_hidden(hidden), epochs=epochs, lr=lr, seed=seed, use_embedding=use_embedding,
                           device=device)
     trained = train_ranker(snapshot, start=cut - days * DAY_S, end=cut, config=config, feedback=labels, log=log)

@@ -26,17 +26,23 @@ EMBEDDING_COLUMNS = ("customer_id", "event_timestamp", "embedding")
 
 @torch.no_grad()
 def embed_events(model: CStar, events: EncodedEvents, as_of_day: float, *, batch_size: int = 1024,
-                 on_batch: Callable[[int, int], None] | None = None) -> np.ndarray:
-    """[C, E] float32 embeddings of every customer of ``events`` (empty windows included), in order."""
-    model.eval()
+                 on_batch: Callable[[int, int], None] | None = None, device: str = "auto") -> np.ndarray:
+    """[C, E] float32 embeddings of every customer of ``events`` (empty windows included), in order, computed
+    on ``device`` (settings trajectory.device: CUDA when present); the model is left where it was."""
+    from voicecart.devices import resolve_device
+
+    at = resolve_device(device)
+    home = model.device
+    model.eval().to(at)
     order = np.argsort(events.lengths, kind="stable")  # similar lengths together: little padding
     out = np.zeros((len(events), model.cfg.dim), np.float32)
     for s in range(0, len(order), batch_size):
         rows = order[s:s + batch_size]
-        x = {k: torch.from_numpy(v) for k, v in batch_arrays(events, rows, as_of_day, model.cfg.max_events).items()}
-        out[rows] = model(**x).numpy()
+        x = {k: torch.from_numpy(v).to(at) for k, v in batch_arrays(events, rows, as_of_day, model.cfg.max_events).items()}
+        out[rows] = model(**x).float().cpu().numpy()
         if on_batch is not None:
             on_batch(min(s + batch_size, len(order)), len(order))
+    model.to(home)
     return out
 
 

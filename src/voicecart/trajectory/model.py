@@ -179,7 +179,7 @@ class FineEncoder(nn.Module):
         B = x["l1"].shape[0]
         h = self.event(x)  # [B, T, D]
         h = torch.cat([self.cls.expand(B, 1, -1), h], dim=1)  # [B, 1+T, D]
-        keep = torch.cat([torch.ones(B, 1, dtype=torch.bool), x["valid"]], dim=1)  # [B, 1+T]
+        keep = torch.cat([torch.ones(B, 1, dtype=torch.bool, device=h.device), x["valid"]], dim=1)  # [B, 1+T]
         h = self.drop(h)
         for block in self.blocks:
             h = block(h, keep)
@@ -236,6 +236,10 @@ class CStar(nn.Module):
         self.predict_next = nn.Linear(cfg.dim, cfg.n_l3)
         self.predict_rhythm = nn.Linear(cfg.dim, sum(RHYTHM_GROUPS))
 
+    @property
+    def device(self) -> torch.device:
+        return self.fuse.weight.device
+
     def encode(self, x: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor | None]:
         parts, states = [], None
         if self.coarse is not None:
@@ -265,7 +269,7 @@ def mask_events(x: dict[str, torch.Tensor], prob: float, generator: torch.Genera
                 ) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
     """Replace every level of a random ``prob`` share of events by MASK; returns (masked x, [B, T] mask).
     Trajectories of one event are never masked whole (the model would see nothing)."""
-    r = torch.rand(x["valid"].shape, generator=generator)
+    r = torch.rand(x["valid"].shape, generator=generator).to(x["valid"].device)  # the generator is the CPU's
     masked = (r < prob) & x["valid"] & (x["valid"].sum(1, keepdim=True) > 1)
     out = dict(x)
     for name in ("l1", "l2", "l3"):
@@ -280,7 +284,7 @@ def structure_loss(embedding: torch.Tensor, tree: torch.Tensor) -> torch.Tensor:
     """
     target = torch.cdist(tree, tree, p=1)  # [B, B]
     dist = torch.cdist(embedding, embedding, p=2)  # [B, B]
-    off = ~torch.eye(len(tree), dtype=torch.bool)
+    off = ~torch.eye(len(tree), dtype=torch.bool, device=tree.device)
     target, dist = target[off], dist[off]
     return F.mse_loss(dist / dist.mean().clamp(min=1e-6), target / target.mean().clamp(min=1e-6))
 
@@ -299,7 +303,7 @@ def consistency_loss(a: torch.Tensor, b: torch.Tensor, temperature: float) -> to
     """InfoNCE: the two windows of one customer are each other's positives, other customers negatives."""
     a, b = F.normalize(a, dim=-1), F.normalize(b, dim=-1)
     logits = a @ b.T / temperature  # [B, B]
-    labels = torch.arange(len(a))
+    labels = torch.arange(len(a), device=a.device)
     return 0.5 * (F.cross_entropy(logits, labels) + F.cross_entropy(logits.T, labels))
 
 
@@ -321,7 +325,7 @@ def rhythm(x: dict[str, torch.Tensor]) -> torch.Tensor:
     parts = []
     for name, n in zip(("dow", "size", "gap"), RHYTHM_GROUPS):
         w = starts if name != "gap" else starts * (x["pos"] < x["valid"].sum(1, keepdim=True) - 1).float()
-        hist = torch.zeros(len(w), n).scatter_add_(1, x[name].clamp(max=n - 1), w)  # [B, n]
+        hist = torch.zeros(len(w), n, device=w.device).scatter_add_(1, x[name].clamp(max=n - 1), w)  # [B, n]
         parts.append(hist / hist.sum(1, keepdim=True).clamp(min=1.0))
     return torch.cat(parts, dim=1)
 

@@ -40,6 +40,8 @@ class TrainConfig:
     seed: int = 0
     checkpoint_every: int = 50  # steps
     max_customers: int | None = None  # a random subset, for quick runs
+    device: str = "auto"  # settings trajectory.device: CUDA when present, else CPU
+    amp: bool = False  # bf16 autocast on CUDA
 
 
 @dataclass
@@ -51,8 +53,10 @@ class PretrainResult:
     trajectories_per_s: float = 0.0
 
 
-def to_tensors(arrays: dict[str, np.ndarray]) -> dict[str, torch.Tensor]:
-    return {k: torch.from_numpy(v) for k, v in arrays.items()}
+def to_tensors(arrays: dict[str, np.ndarray], device: torch.device | None = None) -> dict[str, torch.Tensor]:
+    if device is None or device.type == "cpu":
+        return {k: torch.from_numpy(v) for k, v in arrays.items()}
+    return {k: torch.from_numpy(v).pin_memory().to(device, non_blocking=True) for k, v in arrays.items()}
 
 
 def _batches(events: EncodedEvents, rows: np.ndarray, batch_size: int, rng: np.random.Generator) -> list[np.ndarray]:
@@ -94,9 +98,11 @@ def step_losses(model: CStar, events: EncodedEvents, rows: np.ndarray, as_of_day
     before a random basket (masked; predicts that basket and the rhythm of window ``b``), window ``b`` a
     random contiguous crop (distils the tree-Wasserstein distances); both are one customer (consistency)."""
     cfg = model.cfg
+    device = model.device
     ends, as_of, target = next_basket_split(events, rows, as_of_day, cfg.n_l3, rng)
-    a = to_tensors(batch_arrays(events, rows, as_of, cfg.max_events, ends=ends))
-    b = to_tensors(batch_arrays(events, rows, as_of_day, cfg.max_events, rng, crop=cfg.crop))
+    target = target.to(device)
+    a = to_tensors(batch_arrays(events, rows, as_of, cfg.max_events, ends=ends), device)
+    b = to_tensors(batch_arrays(events, rows, as_of_day, cfg.max_events, rng, crop=cfg.crop), device)
     a_masked, masked = mask_events(a, cfg.mask_prob, generator)
     emb_a, states_a = model.encode(a_masked)  # [B, E], [B, T, D]
     emb_b, _ = model.encode(b)
@@ -143,7 +149,10 @@ def pretrain(events: EncodedEvents, vocab: CategoryVocab, as_of_day: float, mode
     ``out_dir``: where ``checkpoint.pt``, ``history.json`` and ``loss.png`` go (None: keep nothing).
     ``on_step(step, total_steps, losses)`` is called after every step (progress bars).
     """
+    from voicecart.devices import resolve_device
+
     torch.manual_seed(train.seed)
+    device = resolve_device(train.device)
     model = CStar(model_cfg)
     optimizer = torch.optim.AdamW(model.parameters(), lr=train.lr, weight_decay=train.weight_decay)
     history: list[dict[str, float]] = []
@@ -159,6 +168,8 @@ def pretrain(events: EncodedEvents, vocab: CategoryVocab, as_of_day: float, mode
             model.load_state_dict(ckpt["model"])
             optimizer.load_state_dict(ckpt["optimizer"])
             state, history = ckpt["state"], ckpt["history"]
+    model.to(device)  # after loading: the optimizer's state follows its parameters
+    autocast = train.amp and device.type == "cuda"
 
     eligible = np.flatnonzero(events.lengths > 0)
     if train.max_customers is not None and len(eligible) > train.max_customers:
@@ -177,7 +188,8 @@ def pretrain(events: EncodedEvents, vocab: CategoryVocab, as_of_day: float, mode
             rows = batches[b]
             if len(rows) < 2:
                 continue
-            losses = step_losses(model, events, rows, as_of_day, rng, generator)
+            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=autocast):
+                losses = step_losses(model, events, rows, as_of_day, rng, generator)
             if not torch.isfinite(losses["loss"]):
                 where = f"epoch {epoch + 1}, step {state['step'] + 1}"
                 kept = f"the last good checkpoint {ckpt_path} is kept" if ckpt_path and ckpt_path.exists() else \
@@ -203,7 +215,7 @@ def pretrain(events: EncodedEvents, vocab: CategoryVocab, as_of_day: float, mode
         if ckpt_path is not None:
             save_checkpoint(ckpt_path, model, vocab, optimizer, train, state, history)
     seconds = time.perf_counter() - t0
-    model.eval()
+    model.eval().to("cpu")  # embedding, export and checkpoints read it on the CPU unless asked otherwise
     if out_dir is not None:
         Path(out_dir, "history.json").write_text(json.dumps(history))
         if history:

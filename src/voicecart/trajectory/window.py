@@ -16,6 +16,7 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from voicecart.devices import resolve_device
 from voicecart.features.snapshot import EMBEDDINGS_FILE
 from voicecart.schemas.times import DAY_S, epoch_s, naive_utc, parse_moment
 
@@ -26,9 +27,11 @@ def pretrain_window(dataset: str | Path, encoder_out: str | Path, embeddings_out
                     max_events: int = 128, seed: int = 0) -> dict:
     """Pre-train on trajectories before ``as_of``; embed every customer as of ``as_of`` and each of
     ``embed_at``; plot the losses (``curves_out``, an HTML page with the PNG inline)."""
+    from voicecart.config import load_settings
     from voicecart.data import connect
     from voicecart.trajectory import CategoryVocab, CStarConfig, TrainConfig, load_events, pretrain
 
+    settings = load_settings().trajectory  # the device: CUDA on a GPU node, else the CPU
     cut = naive_utc(parse_moment(as_of))
     con = connect(Path(dataset))
     moments = sorted({cut, *(naive_utc(m) for m in embed_at)})
@@ -38,9 +41,9 @@ def pretrain_window(dataset: str | Path, encoder_out: str | Path, embeddings_out
     n1, n2, n3 = vocab.sizes
     model_cfg = CStarConfig(n_l1=n1, n_l2=n2, n_l3=n3, dim=embedding_dim, max_events=max_events)
     out = Path(encoder_out)
-    result = pretrain(window.encode(vocab), vocab, epoch_s(cut) / DAY_S, model_cfg, TrainConfig(epochs=epochs, seed=seed),
-                      out)
-    table = embed_moments(result.model, vocab, events, moments)
+    train = TrainConfig(epochs=epochs, seed=seed, device=settings.device, amp=settings.amp)
+    result = pretrain(window.encode(vocab), vocab, epoch_s(cut) / DAY_S, model_cfg, train, out)
+    table = embed_moments(result.model, vocab, events, moments, device=settings.device)
     Path(embeddings_out).mkdir(parents=True, exist_ok=True)
     pq.write_table(table, Path(embeddings_out) / EMBEDDINGS_FILE)
     png = out / "loss.png"
@@ -49,18 +52,18 @@ def pretrain_window(dataset: str | Path, encoder_out: str | Path, embeddings_out
                                 f"{'<img src=data:image/png;base64,' + img + '>' if img else 'no steps'}</body></html>")
     return {"customers": int(len(window)), "moments": len(moments), "rows": table.num_rows,
             "seconds": round(result.seconds, 1), "trajectories_per_s": round(result.trajectories_per_s, 1),
-            "embedding_dim": embedding_dim}
+            "embedding_dim": embedding_dim, "device": str(resolve_device(settings.device))}
 
 
-def embed_moments(model, vocab, events, moments: Sequence[datetime]) -> pa.Table:  # noqa: ANN001
-    """Every customer of ``events`` embedded as of each moment (their trajectory before it): one table of
-    (customer_id, event_timestamp = moment, embedding) rows."""
+def embed_moments(model, vocab, events, moments: Sequence[datetime], device: str = "auto") -> pa.Table:  # noqa: ANN001
+    """Every customer of ``events`` embedded as of each moment (their trajectory before it), on ``device``:
+    one table of (customer_id, event_timestamp = moment, embedding) rows."""
     from voicecart.trajectory.embed import embed_events, embeddings_table
 
     tables = []
     for moment in sorted({naive_utc(m) for m in moments}):
         at = events.window(moment, max_events=model.cfg.max_events)
-        emb = embed_events(model, at.encode(vocab), epoch_s(moment) / DAY_S)
+        emb = embed_events(model, at.encode(vocab), epoch_s(moment) / DAY_S, device=device)
         tables.append(embeddings_table(at.customer_ids, moment, emb))
     return pa.concat_tables(tables)
 
