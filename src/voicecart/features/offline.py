@@ -35,6 +35,11 @@ class OfflineEngine(Protocol):
         """Make a small table (the snapshot's requests or moments) readable by later queries as ``name``."""
         ...
 
+    def feedback(self, start: str, end: str) -> pa.Table:
+        """The feedback events of [start, end) (SQL timestamp literals), one row per event: :func:`feedback_sql`
+        over the offline feedback table (empty when no event has reached it yet)."""
+        ...
+
 
 def backend(config: "DuckDBOffline | BigQueryOffline"):  # noqa: ANN201 - the backend module
     """The module of a typed offline config (its ``type:`` picks it)."""

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 import pyarrow as pa
 
 from voicecart.features.errors import FeatureStoreUnavailable
-from voicecart.features.offline import FEEDBACK_SCHEMA, FEEDBACK_TABLE, normalize
+from voicecart.features.offline import FEEDBACK_SCHEMA, FEEDBACK_TABLE, feedback_sql, normalize
 from voicecart.features.sql import to_bigquery
 
 if TYPE_CHECKING:
@@ -64,6 +64,25 @@ class BigQueryEngine:
         except Exception as exc:  # noqa: BLE001 - google.api_core raises many kinds
             raise FeatureStoreUnavailable(f"BigQuery query failed on {self.qualified}: {type(exc).__name__}: {exc}") from None
         return normalize(table)
+
+    def feedback_table(self, deadline_s: float = 600.0) -> str:
+        """The dataset's one feedback table (``project.dataset.feedback_events``), created empty when missing;
+        retried for at most ``deadline_s`` (the client's default: 10 minutes)."""
+        from google.cloud import bigquery
+
+        ref = f"{self.qualified}.{FEEDBACK_TABLE}"
+        schema = [bigquery.SchemaField(f.name, _bq_type(f.type), mode="NULLABLE" if f.nullable else "REQUIRED")
+                  for f in FEEDBACK_SCHEMA]
+        self.client.create_table(bigquery.Table(ref, schema=schema), exists_ok=True,
+                                 retry=bigquery.DEFAULT_RETRY.with_timeout(deadline_s), timeout=deadline_s)
+        return ref
+
+    def feedback(self, start: str, end: str) -> pa.Table:
+        try:
+            self.feedback_table()  # a first run, before any event reached it, reads an empty table
+        except Exception as exc:  # noqa: BLE001
+            raise FeatureStoreUnavailable(f"BigQuery feedback table unreachable: {type(exc).__name__}: {exc}") from None
+        return self.query(feedback_sql(start, end))
 
     def put(self, name: str, table: pa.Table) -> None:
         """Replace table ``name`` in the dataset with ``table`` (requests, moments, a window's canonical tables)."""
@@ -147,19 +166,14 @@ def engine(config: "BigQueryOffline", dataset=None, store_dir=None) -> BigQueryE
 
 class BigQueryFeedbackSink:
     """Feedback events into the dataset's one ``feedback_events`` table, from every intake replica: each batch
-    is loaded into its own staging table, then inserted where its ``event_id`` is not in the table yet."""
+    is loaded into its own staging table, then inserted where its ``event_id`` is not in the table yet.
 
-    def __init__(self, engine: BigQueryEngine) -> None:
+    An unreachable warehouse fails the write within ``deadline_s`` (not the client's 10-minute retry): the
+    intake keeps the events in its WAL and the next flush tries again."""
+
+    def __init__(self, engine: BigQueryEngine, deadline_s: float = 30.0) -> None:
         self.engine = engine
-
-    def _ensure(self) -> str:
-        from google.cloud import bigquery
-
-        ref = f"{self.engine.qualified}.{FEEDBACK_TABLE}"
-        schema = [bigquery.SchemaField(f.name, _bq_type(f.type), mode="NULLABLE" if f.nullable else "REQUIRED")
-                  for f in FEEDBACK_SCHEMA]
-        self.engine.client.create_table(bigquery.Table(ref, schema=schema), exists_ok=True)
-        return ref
+        self.deadline_s = deadline_s
 
     def write(self, rows: pa.Table) -> int:
         import uuid
@@ -167,7 +181,7 @@ class BigQueryFeedbackSink:
         if rows.num_rows == 0:
             return 0
         try:
-            ref = self._ensure()
+            ref = self.engine.feedback_table(self.deadline_s)
         except Exception as exc:  # noqa: BLE001
             raise FeatureStoreUnavailable(f"BigQuery feedback table unreachable: {type(exc).__name__}: {exc}") from None
         staging = f"{FEEDBACK_TABLE}_staging_{uuid.uuid4().hex[:12]}"

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pyarrow as pa
 
-from voicecart.features.offline import FEEDBACK_SCHEMA, FEEDBACK_TABLE, normalize
+from voicecart.features.offline import FEEDBACK_SCHEMA, FEEDBACK_TABLE, feedback_sql, normalize
 
 
 class DuckDBEngine:
@@ -32,6 +32,9 @@ class DuckDBEngine:
 
     def put(self, name: str, table: pa.Table) -> None:
         self.con.register(name, table)
+
+    def feedback(self, start: str, end: str) -> pa.Table:
+        return self.query(feedback_sql(start, end))
 
     def close(self) -> None:
         self.con.close()

@@ -28,7 +28,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from voicecart.features.errors import FeatureStoreError
-from voicecart.features.offline import OfflineEngine, feedback_sql
+from voicecart.features.offline import OfflineEngine
 from voicecart.features.sql import ALL_CUSTOMERS, CUTS, MOMENTS, REQUESTS, product_grid, render, timestamp_literal
 from voicecart.schemas.times import epoch_array, naive_utc, utc
 
@@ -238,7 +238,7 @@ def snapshot_window(engine: OfflineEngine, out: str | Path, *, test_from: dateti
     if lines.num_rows == 0:
         raise FeatureStoreError(f"no purchases between {start:%Y-%m-%d} and {utc(window_end):%Y-%m-%d}: "
                                 "nothing to train or evaluate on")
-    feedback = engine.query(feedback_sql(timestamp_literal(start), timestamp_literal(window_end)))
+    feedback = engine.feedback(timestamp_literal(start), timestamp_literal(window_end))
     asked = lines
     if feedback.num_rows:
         extra = as_of_day(feedback.select(["customer_id", "timestamp", "product_id"]))

@@ -279,7 +279,7 @@ def to_bigquery(sql: str, dataset: str | None = None) -> str:
     """
     tree = sqlglot.parse_one(sql, read="duckdb")
     if dataset:
-        ours = set(CANONICAL) | {REQUESTS, MOMENTS, CUTS}
+        ours = set(CANONICAL) | {REQUESTS, MOMENTS, CUTS, "feedback_events"}  # offline.FEEDBACK_TABLE
         ctes = {cte.alias_or_name for cte in tree.find_all(exp.CTE)}
         parts = dataset.split(".")
         for table in tree.find_all(exp.Table):
