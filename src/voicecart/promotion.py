@@ -54,17 +54,18 @@ def score_lists_onnx(onnx_path: Path, features: np.ndarray, offsets: np.ndarray,
 
 def paired_latency(onnx_paths: list[Path], inputs: dict[str, np.ndarray], rounds: int = 21,
                    per_round: int = 20) -> list[float]:
-    """p99 latency (ms) of one ONNX Runtime call for each model: calls alternate model by model, so both see
-    the same machine load; each round's p99 is taken, and the median over rounds is the model's.
+    """p99 (ms) of one ONNX Runtime call's CPU time for each model: calls alternate model by model; each
+    round's p99 is taken, and the median over rounds is the model's.
 
-    On a shared machine one preemption (several ms) lands in one call of one model: a plain p99 over all
-    calls turns it into that model's latency (a 0.35 ms ranker measured 4.2 ms beside a 0.14 ms one under
-    load). It lands in one round, and the median over rounds leaves it out; a model really slower is slower
-    in every round."""
+    CPU time of the calling thread (ONNX Runtime with one intra-op thread computes there), not wall time: on
+    a shared machine the wall clock measures the machine — at load 12 on 2 cores a 0.35 ms ranker measured
+    20 ms, and one preemption made it 4.2 ms beside a 0.14 ms champion — while the thread's CPU time is the
+    model's cost. The serving benchmark measures the wall-clock latency clients see."""
     import onnxruntime as ort
 
     opts = ort.SessionOptions()
     opts.intra_op_num_threads = 1
+    opts.inter_op_num_threads = 1
     sessions = [ort.InferenceSession(str(p), opts, providers=["CPUExecutionProvider"]) for p in onnx_paths]
     for session in sessions:
         for _ in range(10):
@@ -74,9 +75,9 @@ def paired_latency(onnx_paths: list[Path], inputs: dict[str, np.ndarray], rounds
         times: list[list[float]] = [[] for _ in sessions]
         for _ in range(per_round):
             for session, out in zip(sessions, times):
-                t0 = time.perf_counter()
+                t0 = time.thread_time()
                 session.run(None, inputs)
-                out.append((time.perf_counter() - t0) * 1000)
+                out.append((time.thread_time() - t0) * 1000)
         for model, t in zip(per_model, times):
             model.append(float(np.percentile(t, 99)))
     return [float(np.median(m)) for m in per_model]
