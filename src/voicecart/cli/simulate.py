@@ -28,16 +28,16 @@ def simulate_cmd(
     margin: float = typer.Option(0.0, min=0.0, help="The gate's promotion margin."),
     gate_latency: bool = typer.Option(True, help="Apply the gate's latency guardrail (--no-gate-latency lifts it: "
                                                  "on a shared machine the paired p99 is noise)."),
+    offline_gate: bool = typer.Option(True, help="Let the offline gate decide what goes out (--no-offline-gate: every "
+                                                 "retrained model goes to the canary, the live decision alone decides)."),
     deadline_ms: float = typer.Option(10_000.0, help="The server's per-request deadline (the replay measures answers)."),
     synthetic: bool = typer.Option(False, help="Replay synthetic data with a planted brand switch instead."),
     customers: int = typer.Option(400, help="--synthetic: customers generated."),
     switch_after: int = typer.Option(7, help="--synthetic: the switch happens this many days into the replay."),
 ) -> None:
     """Replay days as voice requests to the real served engine; weekly retrain → gate → canary on the feedback."""
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
     from voicecart.data.errors import DataError
-    from voicecart.simulate import ReplayConfig, run_replay
+    from voicecart.simulate import ReplayConfig
     from voicecart.simulate.planted import planted_world
     from voicecart.simulate.report import summarize
 
@@ -53,7 +53,25 @@ def simulate_cmd(
     cfg = ReplayConfig(dataset=data.resolve(), out=out.resolve(), start=start, days=days, cycle_days=cycle_days,
                        gate_days=gate_days, arms=chosen, max_customers=max_customers, seed=seed, epochs=epochs,
                        canary_percent=canary_percent, canary_min_requests=canary_min_requests, margin=margin,
-                       gate_latency=gate_latency, deadline_ms=deadline_ms)
+                       gate_latency=gate_latency, offline_gate=offline_gate, deadline_ms=deadline_ms)
+    try:
+        result = replay_with_progress(cfg, console)
+    except (DataError, ValueError) as exc:
+        console.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(2) from None
+    summary = summarize(out.resolve(), result, planted)
+    (out / "summary.json").write_text(json.dumps(summary["numbers"], indent=2, default=str))
+    (out / "report.md").write_text(summary["markdown"])
+    console.print(summary["markdown"], highlight=False)
+    console.print(f"report: {out / 'report.md'}; plot: {summary['numbers']['plot']}", highlight=False)
+
+
+def replay_with_progress(cfg, console) -> dict:  # noqa: ANN001 - simulate.ReplayConfig, rich Console
+    """``run_replay`` with a progress bar per arm and cycle and its log lines on ``console``."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from voicecart.simulate import run_replay
+
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                   console=console, transient=True) as bar:
         tasks: dict[str, int] = {}
@@ -63,16 +81,7 @@ def simulate_cmd(
                 tasks[label] = bar.add_task(label, total=total)
             bar.update(tasks[label], completed=done)
 
-        try:
-            result = run_replay(cfg, log=lambda line: console.print(line, highlight=False), progress=progress)
-        except (DataError, ValueError) as exc:
-            console.print(f"[red]error:[/red] {exc}")
-            raise typer.Exit(2) from None
-    summary = summarize(out.resolve(), result, planted)
-    (out / "summary.json").write_text(json.dumps(summary["numbers"], indent=2, default=str))
-    (out / "report.md").write_text(summary["markdown"])
-    console.print(summary["markdown"], highlight=False)
-    console.print(f"report: {out / 'report.md'}; plot: {summary['numbers']['plot']}", highlight=False)
+        return run_replay(cfg, log=lambda line: console.print(line, highlight=False), progress=progress)
 
 
 def register(app: typer.Typer, evaluate: typer.Typer) -> None:

@@ -65,6 +65,9 @@ class ReplayConfig:
     canary_percent: int = 50
     canary_min_requests: int = 50
     """Requests (and feedback events) per arm before the canary can be promoted."""
+    offline_gate: bool = True
+    """Whether the offline gate decides which retrained model goes out (off: every retrained model goes to the
+    canary, whatever the gate said, and the live sequential decision alone promotes or rolls it back)."""
     deadline_ms: float = 10_000.0
     """The server's per-request deadline. The replay measures answers, not latency (benchmarks/serving.py
     does): at the default 50 ms a loaded machine turns answers into popularity fallbacks at random."""
@@ -212,8 +215,9 @@ def retrain(cfg: ReplayConfig, cut: Path, day: datetime, registry: Path, feedbac
                            model_dir=folder / "model")
     version = register_challenger(folder / "bundle", folder / "decision.json", str(registry))
     models = Registry(str(registry))
-    if gate["promote"]:
-        state = models.start_canary(version, cfg.canary_percent, gate["summary"]).state
+    if gate["promote"] or not cfg.offline_gate:
+        reason = gate["summary"] if gate["promote"] else f"offline gate off for the replay: {gate['summary']}"
+        state = models.start_canary(version, cfg.canary_percent, reason).state
     else:
         state = "refused"
     record_outcome(str(registry), f"replay-{window_end}", state="SUCCEEDED")
