@@ -116,12 +116,13 @@ def run_replay(cfg: ReplayConfig, log: Callable[[str], None] = print,
                progress: Callable[[str, int, int], None] | None = None) -> dict:
     """The whole replay (every arm); writes ``out/answers.parquet`` and ``out/replay.json``, returns the latter."""
     from voicecart.data.window import prepare_window
+    from voicecart.registry import Registry
 
     out = Path(cfg.out)
-    out.mkdir(parents=True, exist_ok=True)
     unknown = [a for a in cfg.arms if a not in ARMS]
     if unknown:
         raise ValueError(f"arms: unknown arm(s) {', '.join(unknown)}; choose from {', '.join(ARMS)}")
+    _reuse_or_clear(cfg, out)
     starts = cfg.cycle_starts()
     world_start = starts[0] - timedelta(days=HISTORY_DAYS + cfg.gate_days)
     end = cfg.first_day + timedelta(days=cfg.days)
@@ -135,9 +136,6 @@ def run_replay(cfg: ReplayConfig, log: Callable[[str], None] = print,
     empty_store = out / "no-feedback-store"
     empty_store.mkdir(exist_ok=True)
     seed_registry = out / "seed-registry"
-    first = None
-    from voicecart.registry import Registry
-
     if Registry(str(seed_registry)).champion() is None:
         log(f"first champion: trained on the cut at {_day(starts[0])}")
         first = retrain(cfg, cuts[starts[0]], starts[0], seed_registry, empty_store, out / "seed-cycle",
@@ -146,6 +144,9 @@ def run_replay(cfg: ReplayConfig, log: Callable[[str], None] = print,
             # the replay needs a model to start from: the first one serves even when a baseline beat it
             Registry(str(seed_registry)).promote(first["version"], f"the replay's starting model ({first['summary']})")
             first["state"] = "starting champion despite the gate"
+        (out / "seed-cycle" / "first.json").write_text(json.dumps(first, indent=2, default=str))
+    else:
+        first = json.loads((out / "seed-cycle" / "first.json").read_text())
     asks = {}
     records: list[Cycle] = []
     answers: list[dict] = []
@@ -175,6 +176,19 @@ def run_replay(cfg: ReplayConfig, log: Callable[[str], None] = print,
               "world": str(world), "cycles": [asdict(c) for c in records]}
     (out / "replay.json").write_text(json.dumps(result, indent=2, default=str))
     return result
+
+
+def _reuse_or_clear(cfg: ReplayConfig, out: Path) -> None:
+    """Keep the world, cuts and first model of an earlier replay into ``out`` only if it had the same data
+    settings (the arms always run again)."""
+    same = {k: str(v) for k, v in asdict(cfg).items() if k in ("dataset", "start", "days", "cycle_days", "gate_days",
+                                                               "max_customers", "seed", "epochs", "hidden", "lr")}
+    marker = out / "world.json"
+    if marker.is_file() and json.loads(marker.read_text()) != same:
+        for name in ("world", "cuts", "seed-registry", "seed-cycle", "no-feedback-store"):
+            shutil.rmtree(out / name, ignore_errors=True)
+    out.mkdir(parents=True, exist_ok=True)
+    marker.write_text(json.dumps(same, indent=2))
 
 
 def _cut(world: Path, folder: Path, world_start: datetime, day: datetime) -> Path:
