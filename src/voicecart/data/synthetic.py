@@ -241,4 +241,5 @@ def _chunk(cfg: SyntheticConfig, first_customer: int, n: int, pref: np.ndarray,
 
 
 def describe_config(cfg: SyntheticConfig) -> dict[str, int | float | str]:
-    return {f"synthetic_{k}": (v.isoformat() if isinstance(v, datetime) else v) for k, v in asdict(cfg).items()}
+    return {f"synthetic_{k}": (v.isoformat() if isinstance(v, datetime) else v) for k, v in asdict(cfg).items()
+            if v is not None}  # no switch_day: no planted switch to describe
