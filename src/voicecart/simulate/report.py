@@ -144,7 +144,7 @@ def summarize(out: Path, result: dict, planted=None) -> dict:  # noqa: ANN001 - 
     title = "synthetic, planted brand switch" if planted else "Ta-Feng"
     png = plot(weekly, Path(out) / "loop.png", f"weekly HR@1 of the served answers ({title})")
     pairs = [p for p in (paired(answers, "feedback", "no_feedback"),
-                         paired(answers, "feedback", "no_feedback", cycles[2:]) if len(cycles) > 2 else None,
+                         paired(answers, "feedback", "no_feedback", cycles[1:]) if len(cycles) > 1 else None,
                          paired(answers, "feedback", "frozen"), paired(answers, "no_feedback", "frozen"))
              if p is not None]
     lines = [weekly_table(weekly), ""]
