@@ -33,6 +33,8 @@ def main() -> None:
                     help="keep the gate's latency guardrail (default: lifted, the replay measures answers)")
     ap.add_argument("--out", type=Path, default=Path("runs/loop-bench"))
     ap.add_argument("--skip-tafeng", action="store_true")
+    ap.add_argument("--report-only", action="store_true",
+                    help="rewrite the section from the replays already in --out (their answers and records)")
     args = ap.parse_args()
     from voicecart.cli.simulate import console, replay_with_progress
     from voicecart.simulate import ReplayConfig
@@ -56,11 +58,16 @@ def main() -> None:
     runs.append(("synthetic_canary_decides", ReplayConfig(
         dataset=world.dataset, out=(args.out / "synthetic_canary_decides").resolve(), start=world.start,
         arms=("no_feedback", "feedback"), offline_gate=False, **common), world))
+    earlier = json.loads((args.out / "loop.json").read_text()) if args.report_only else {}
     for name, cfg, planted in runs:
-        shutil.rmtree(cfg.out, ignore_errors=True)
-        t0 = time.perf_counter()
-        result = replay_with_progress(cfg, console)
-        seconds = time.perf_counter() - t0
+        if args.report_only:
+            result = json.loads((cfg.out / "replay.json").read_text())
+            seconds = earlier[name]["seconds"]
+        else:
+            shutil.rmtree(cfg.out, ignore_errors=True)
+            t0 = time.perf_counter()
+            result = replay_with_progress(cfg, console)
+            seconds = time.perf_counter() - t0
         summary = summarize(cfg.out, result, planted)
         IMG.mkdir(parents=True, exist_ok=True)
         png = IMG / f"loop_{name}.png"
@@ -74,7 +81,7 @@ def main() -> None:
                      f"Plot: `docs/img/{png.name}`.\n\n![weekly HR@1, {name}](img/{png.name})\n\n{summary['markdown']}")
         numbers[name] = {"seconds": seconds, "requests": requests, **summary["numbers"]}
         console.print(summary["markdown"], highlight=False)
-    total = time.perf_counter() - t_all
+    total = earlier["seconds"] if args.report_only else time.perf_counter() - t_all
     intro = (f"`python benchmarks/loop.py --max-customers {args.max_customers} --days {args.days} --synthetic-customers "
              f"{args.synthetic_customers} --epochs {args.epochs}`: {total / 60:.1f} min in all. Each arm replays the "
              "same requests (one per customer, day and category bought) against its own served registry; the "

@@ -149,7 +149,7 @@ def summarize(out: Path, result: dict, planted=None) -> dict:  # noqa: ANN001 - 
              if p is not None]
     lines = [weekly_table(weekly), ""]
     lines += [f"- {p.line()}" for p in pairs]
-    loop = [c for c in result["cycles"]]
+    loop = result["cycles"]
     lines += ["", "| arm | week from | served as of | champion | canary → outcome | retrain: feedback events → lists | "
                   "gate | events sent / acknowledged / in offline store |", "|---|---|---|---|---|---|---|---|"]
     for c in loop:
@@ -161,6 +161,15 @@ def summarize(out: Path, result: dict, planted=None) -> dict:  # noqa: ANN001 - 
                      f"{retrain} | {gate} | {c['feedback_sent']:,} / {c['feedback_acknowledged']:,} / "
                      f"{c['offline_events']:,} |")
     numbers = {"weekly_hr1": weekly, "paired": [p.__dict__ for p in pairs], "plot": str(png)}
+    retrains = [c["retrain"] for c in loop if c.get("retrain") and c["day"] != cycles[0]]
+    out_as_canary = sum(r["state"] != "refused" for r in retrains)
+    numbers["retrains"], numbers["retrains_to_canary"] = len(retrains), out_as_canary
+    main = pairs[0] if pairs and (pairs[0].a, pairs[0].b) == ("feedback", "no_feedback") else None
+    if main is not None:
+        verdict = "better" if main.low > 0 else "worse" if main.high < 0 else "no different (the interval holds zero)"
+        lines.insert(0, f"**With feedback vs without, paired on the same requests: {verdict}** ({main.difference:+.4f} "
+                        f"[{main.low:+.4f}, {main.high:+.4f}]); {out_as_canary} of {len(retrains)} retrains went out "
+                        "as a canary.\n")
     if planted is not None:
         follow = follow_days(answers, planted.config, planted.switch_day, result["config"]["start"])
         numbers["follow"] = follow
@@ -169,7 +178,9 @@ def summarize(out: Path, result: dict, planted=None) -> dict:  # noqa: ANN001 - 
                       f"{planted.config.switch_subclass_share:.0%} of the categories.", "",
                   "| arm | days until the answers follow the new brand | switched requests | new-brand share, first → last day |",
                   "|---|---|---|---|"]
+        cycle_days = int(result["config"]["cycle_days"])
         for arm, f in follow.items():
+            numbers.setdefault("followed_within_a_cycle", {})[arm] = f["days"] is not None and f["days"] <= cycle_days
             shares = list(f["new_share"].values())
             span = f"{shares[0]:.2f} → {shares[-1]:.2f}" if shares else "–"
             lines.append(f"| {arm} | {f['days'] if f['days'] is not None else 'not within the replay'} | "
