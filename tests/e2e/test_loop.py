@@ -20,15 +20,30 @@ ARMS = ("no_feedback", "feedback")
 
 
 @pytest.fixture(scope="module")
-def replay(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict, Path]:
-    from voicecart.simulate import ReplayConfig, run_replay
+def world(tmp_path_factory: pytest.TempPathFactory):  # noqa: ANN201 - simulate.planted.PlantedWorld
     from voicecart.simulate.planted import planted_world
 
-    out = tmp_path_factory.mktemp("loop")
-    world = planted_world(out / "synthetic", customers=120, replay_days=10, switch_after=3, seed=0)
-    cfg = ReplayConfig(dataset=world.dataset, out=out / "replay", start=world.start, days=10, arms=ARMS, epochs=1,
-                       gate_latency=False, canary_min_requests=20)
-    return run_replay(cfg, log=lambda _: None), out / "replay"
+    return planted_world(tmp_path_factory.mktemp("synthetic") / "data", customers=120, replay_days=10,
+                         switch_after=3, seed=0)
+
+
+def _run(world, out: Path, **overrides) -> tuple[dict, Path]:  # noqa: ANN001, ANN003
+    from voicecart.simulate import ReplayConfig, run_replay
+
+    cfg = ReplayConfig(dataset=world.dataset, out=out, start=world.start, days=10, epochs=1, gate_latency=False,
+                       canary_min_requests=20, **{"arms": ARMS, **overrides})
+    return run_replay(cfg, log=lambda _: None), out
+
+
+@pytest.fixture(scope="module")
+def replay(world, tmp_path_factory: pytest.TempPathFactory) -> tuple[dict, Path]:  # noqa: ANN001
+    return _run(world, tmp_path_factory.mktemp("loop") / "replay")
+
+
+@pytest.fixture(scope="module")
+def canary_replay(world, tmp_path_factory: pytest.TempPathFactory) -> tuple[dict, Path]:  # noqa: ANN001
+    """Every retrained model goes to the canary (offline gate off): the live decision alone decides."""
+    return _run(world, tmp_path_factory.mktemp("loop") / "canary", arms=("feedback",), offline_gate=False)
 
 
 def _cycles(result: dict, arm: str) -> list[dict]:
@@ -109,3 +124,23 @@ def test_every_answer_names_its_arm_and_model_version(replay: tuple[dict, Path])
     # the same requests were asked in every arm (what makes the arms' HR@1 a paired comparison)
     by_arm = {arm: sorted(a["request_id"] for a in answers if a["arm"] == arm) for arm in ARMS}
     assert by_arm["feedback"] == by_arm["no_feedback"]
+
+
+def test_a_retrained_model_served_as_a_canary_beside_the_champion_and_was_decided(
+        canary_replay: tuple[dict, Path]) -> None:
+    from voicecart.registry import Registry
+
+    result, out = canary_replay
+    first, second = _cycles(result, "feedback")
+    retrain = second["retrain"]
+    assert second["canary"] == retrain["version"] != first["champion"] == second["champion"]
+    answers = pq.read_table(out / "answers.parquet").to_pylist()
+    week = [a for a in answers if a["cycle"] == second["day"]]
+    by_arm = {arm: {a["model_version"] for a in week if a["served_by"] == arm} for arm in ("champion", "canary")}
+    assert by_arm == {"champion": {second["champion"]}, "canary": {retrain["version"]}}
+    outcome = second["canary_outcome"]
+    assert outcome["verdict"] in ("promote", "rollback") and outcome["canary_requests"] > 0
+    registry = Registry(str(out / "arms" / "feedback" / "registry"))
+    assert registry.canary() is None  # the split ended in the registry
+    assert registry.champion() == (retrain["version"] if outcome["verdict"] == "promote" else first["champion"])
+    assert outcome["champion_after"] == registry.champion()
