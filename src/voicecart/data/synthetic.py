@@ -10,6 +10,9 @@ What is planted (all deterministic by seed):
 * **Trajectory regularity.** Each segment has a routine: a cycle of ``routine_length`` subclasses.
   Basket *t* of a customer holds the routine's subclass at position ``(offset + t) mod L`` with
   probability ``routine_share`` per line, so the next basket's categories follow from the last.
+* **A planted brand switch** (optional, ``switch_day``): from that day on, ``switch_share`` of the
+  customers prefer another product (another brand) in ``switch_subclass_share`` of the subclasses;
+  :func:`preferred_product_on` gives the preference on a day, :func:`switches` who switched where.
 
 Generation is vectorised numpy, so 1M customers fit in seconds and memory stays bounded.
 """
@@ -50,6 +53,15 @@ class SyntheticConfig:
     label_noise: float = 0.1
     start: datetime = datetime(2020, 1, 1)
     seed: int = 0
+    switch_day: int | None = None
+    """Days after ``start`` from which the planted brand switch holds (None: no switch)."""
+    switch_share: float = 0.2
+    """Share of the customers who switch."""
+    switch_subclass_share: float = 0.3
+    """Share of the subclasses they switch in."""
+    numeric_codes: bool = False
+    """Subclass codes as digits (``100012``, like Ta-Feng's) instead of ``S12``: a voice request can name a
+    subclass by its code, where its name (``milk 1``) also matches the other ``milk`` subclasses."""
 
     @property
     def n_subclasses(self) -> int:
@@ -65,6 +77,42 @@ def preferred_product(config: SyntheticConfig, customer: np.ndarray, subclass: n
     h = (customer.astype(np.uint64) * np.uint64(2654435761) + subclass.astype(np.uint64) * np.uint64(40503)
          + np.uint64(config.seed) * np.uint64(97)) % np.uint64(1_000_003)
     return (h % np.uint64(config.products_per_subclass)).astype(np.int64)
+
+
+SUBCLASS_CODE_BASE = 100_000
+"""With ``numeric_codes``, subclass ``s`` has the code ``SUBCLASS_CODE_BASE + s``."""
+
+
+def subclass_of(config: SyntheticConfig, code: str) -> int:
+    """The subclass index of a ``category_l3`` code."""
+    return int(code) - SUBCLASS_CODE_BASE if config.numeric_codes else int(code.lstrip("S"))
+
+
+def _unit_hash(config: SyntheticConfig, values: np.ndarray, salt: int) -> np.ndarray:
+    """A deterministic number in [0, 1) per value (no draw from the generator's stream)."""
+    h = (values.astype(np.uint64) * np.uint64(2246822519) + np.uint64(salt) * np.uint64(3266489917)
+         + np.uint64(config.seed) * np.uint64(668265263)) % np.uint64(1_000_003)
+    return h.astype(np.float64) / 1_000_003
+
+
+def switches(config: SyntheticConfig, customer: np.ndarray, subclass: np.ndarray) -> np.ndarray:
+    """Whether each (customer, subclass) is in the planted brand switch (all False without ``switch_day``)."""
+    if config.switch_day is None:
+        return np.zeros(np.broadcast(customer, subclass).shape, dtype=bool)
+    return ((_unit_hash(config, np.asarray(customer), 1) < config.switch_share)
+            & (_unit_hash(config, np.asarray(subclass), 2) < config.switch_subclass_share))
+
+
+def preferred_product_on(config: SyntheticConfig, customer: np.ndarray, subclass: np.ndarray,
+                         day: np.ndarray | int) -> np.ndarray:
+    """The preferred slot on ``day`` (days after ``start``): after the switch day, switchers in switched
+    subclasses prefer another slot (the catalogue gives it another brand)."""
+    before = preferred_product(config, customer, subclass)
+    if config.switch_day is None:
+        return before
+    after = (before + 1 + (subclass.astype(np.int64) % (config.products_per_subclass - 1))) % config.products_per_subclass
+    moved = switches(config, customer, subclass) & (np.asarray(day) >= config.switch_day)
+    return np.where(moved, after, before)
 
 
 def _ids(prefix: str, numbers: np.ndarray, width: int) -> pa.Array:
@@ -92,7 +140,8 @@ def _catalogue(cfg: SyntheticConfig) -> pa.Table:
         "title": title, "brand": brand, "size": size,
         "category_l1": np.char.add("D", dept.astype(str)),
         "category_l2": np.char.add("A", aisle.astype(str)),
-        "category_l3": np.char.add("S", sub.astype(str)),
+        "category_l3": (np.char.add("S", sub.astype(str)) if not cfg.numeric_codes
+                        else (SUBCLASS_CODE_BASE + sub).astype(str)),
         "category_l1_name": np.char.add("department ", dept.astype(str)),
         "category_l2_name": np.char.add("aisle ", aisle.astype(str)),
         "category_l3_name": sub_name,
@@ -147,6 +196,7 @@ def _chunk(cfg: SyntheticConfig, first_customer: int, n: int, pref: np.ndarray,
     gaps[t_in_cust == 0] = rng.integers(0, 14, (t_in_cust == 0).sum())
     cum = np.cumsum(gaps)
     day = cum - cum[first] + gaps[first]  # days since the start, per customer
+    order_day = day.copy()
     hour = rng.integers(8, 21, order_cust.size)
     ts = (np.datetime64(cfg.start, "us") + day.astype("timedelta64[D]") + hour.astype("timedelta64[h]"))
     order_ids = pc.binary_join_element_wise(cust_ids.take(order_cust), pa.array(t_in_cust).cast(pa.string()), "-")
@@ -170,11 +220,11 @@ def _chunk(cfg: SyntheticConfig, first_customer: int, n: int, pref: np.ndarray,
     sub = np.where(from_routine, routine[line_seg, routine_pos], drawn)
     del u, drawn, routine_pos, from_routine
     loyal = rng.random(line_order.size) < cfg.loyalty
-    slot = np.where(loyal, preferred_product(cfg, first_customer + line_cust, sub),
+    slot = np.where(loyal, preferred_product_on(cfg, first_customer + line_cust, sub, order_day[line_order]),
                     rng.integers(0, cfg.products_per_subclass, sub.size))
     # one line per (order, product): duplicates within a basket add up
     key = line_order * cfg.n_products + sub * cfg.products_per_subclass + slot
-    del line_order, line_cust, line_seg, sub, slot, loyal
+    del line_order, line_cust, line_seg, sub, slot, loyal, order_day
     uniq, qty = np.unique(key, return_counts=True)
     u_order, rest = np.divmod(uniq, cfg.n_products)
     u_sub, u_slot = np.divmod(rest, cfg.products_per_subclass)
@@ -191,4 +241,5 @@ def _chunk(cfg: SyntheticConfig, first_customer: int, n: int, pref: np.ndarray,
 
 
 def describe_config(cfg: SyntheticConfig) -> dict[str, int | float | str]:
-    return {f"synthetic_{k}": (v.isoformat() if isinstance(v, datetime) else v) for k, v in asdict(cfg).items()}
+    return {f"synthetic_{k}": (v.isoformat() if isinstance(v, datetime) else v) for k, v in asdict(cfg).items()
+            if v is not None}  # no switch_day: no planted switch to describe

@@ -1,0 +1,194 @@
+"""What the replay measured: weekly HR@1 per arm, the paired difference of two arms on the same requests,
+the plot, and — with a planted brand switch — how soon the served answers follow the new brand."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+
+def load_answers(out: Path) -> pa.Table:
+    return pq.read_table(Path(out) / "answers.parquet")
+
+
+def weekly_hr1(answers: pa.Table) -> dict[str, dict[str, tuple[float, int]]]:
+    """{arm: {cycle: (HR@1, requests)}}: the share of requests whose answer was a product bought."""
+    out: dict[str, dict[str, tuple[float, int]]] = {}
+    rows = answers.group_by(["arm", "cycle"]).aggregate([("hit", "mean"), ("hit", "count")]).to_pylist()
+    for r in sorted(rows, key=lambda r: (r["arm"], r["cycle"])):
+        out.setdefault(r["arm"], {})[r["cycle"]] = (float(r["hit_mean"]), int(r["hit_count"]))
+    return out
+
+
+@dataclass(frozen=True)
+class Paired:
+    """``a - b`` of HR@1 on the requests both arms answered (bootstrap 95 % interval over requests)."""
+
+    a: str
+    b: str
+    cycles: tuple[str, ...]
+    n: int
+    difference: float
+    low: float
+    high: float
+
+    def line(self) -> str:
+        verdict = ("above zero" if self.low > 0 else "below zero" if self.high < 0 else "includes zero")
+        return (f"HR@1 {self.a} − {self.b} on the same {self.n:,} requests (cycles {', '.join(self.cycles)}): "
+                f"{self.difference:+.4f} [{self.low:+.4f}, {self.high:+.4f}] — the interval {verdict}")
+
+
+def paired(answers: pa.Table, a: str, b: str, cycles: list[str] | None = None, n_boot: int = 1000,
+           seed: int = 0) -> Paired | None:
+    """The paired difference of arms ``a`` and ``b`` (None when either did not run)."""
+    from voicecart.evaluation.metrics import bootstrap
+
+    hits = {}
+    for arm in (a, b):
+        rows = answers.filter(pa.compute.equal(answers.column("arm"), arm))
+        if cycles is not None:
+            rows = rows.filter(pa.compute.is_in(rows.column("cycle"), pa.array(cycles)))
+        hits[arm] = dict(zip(rows.column("request_id").to_pylist(), rows.column("hit").to_pylist()))
+    common = sorted(set(hits[a]) & set(hits[b]))
+    if not common:
+        return None
+    diff = np.array([float(hits[a][r]) - float(hits[b][r]) for r in common])
+    ci = bootstrap(diff, n_boot=n_boot, seed=seed)
+    used = cycles if cycles is not None else sorted(set(answers.column("cycle").to_pylist()))
+    return Paired(a, b, tuple(used), len(common), float(diff.mean()), float(ci.low), float(ci.high))
+
+
+def plot(weekly: dict[str, dict[str, tuple[float, int]]], path: Path, title: str) -> Path:
+    """Weekly HR@1 per arm as a PNG (matplotlib, no display)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7, 4))
+    for arm, cycles in weekly.items():
+        xs = list(cycles)
+        ax.plot(xs, [cycles[c][0] for c in xs], marker="o", label=arm)
+    ax.set_xlabel("week starting")
+    ax.set_ylabel("HR@1 of the served answers")
+    ax.set_title(title)
+    ax.grid(alpha=0.3)
+    ax.legend()
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def weekly_table(weekly: dict[str, dict[str, tuple[float, int]]]) -> str:
+    arms = list(weekly)
+    cycles = sorted({c for v in weekly.values() for c in v})
+    head = "| week from | " + " | ".join(arms) + " |\n|---|" + "---|" * len(arms) + "\n"
+    body = "".join(f"| {c} | " + " | ".join(f"{weekly[a][c][0]:.4f} (n={weekly[a][c][1]:,})" if c in weekly[a] else "–"
+                                          for a in arms) + " |\n" for c in cycles)
+    return head + body
+
+
+# -- the planted brand switch (synthetic data) ---------------------------------------------------------
+def follow_days(answers: pa.Table, config, switch_day: int, start_day: str,  # noqa: ANN001 - SyntheticConfig
+                threshold: float = 0.5) -> dict[str, dict]:
+    """Per arm: for the requests of switchers in switched categories on or after the switch, the daily share
+    answered with the new preferred product; ``days`` is the first day (counted from the switch) from which
+    that share stays at or above ``threshold`` to the end of the replay (None: never)."""
+    from datetime import date, timedelta
+
+    from voicecart.data.synthetic import preferred_product, preferred_product_on, subclass_of, switches
+
+    origin = config.start.date()
+    switch_date = origin + timedelta(days=switch_day)
+    result = {}
+    for arm in sorted(set(answers.column("arm").to_pylist())):
+        rows = answers.filter(pa.compute.equal(answers.column("arm"), arm)).to_pylist()
+        per_day: dict[str, list[int]] = {}
+        for r in rows:
+            customer = np.array([int(r["customer_id"].lstrip("C"))])
+            sub = np.array([subclass_of(config, r["subclass"])])
+            day = date.fromisoformat(r["day"])
+            if day < switch_date or not switches(config, customer, sub)[0]:
+                continue
+            new = int(preferred_product_on(config, customer, sub, (day - origin).days)[0])
+            old = int(preferred_product(config, customer, sub)[0])
+            slot = int(r["product_id"][-3:]) if r["product_id"] else -1
+            counts = per_day.setdefault(r["day"], [0, 0, 0])
+            counts[0] += 1
+            counts[1] += slot == new
+            counts[2] += slot == old
+        days = sorted(per_day)
+        share = {d: per_day[d][1] / per_day[d][0] for d in days}
+        follows = None
+        for i, d in enumerate(days):
+            if all(share[x] >= threshold for x in days[i:]):
+                follows = (date.fromisoformat(d) - switch_date).days
+                break
+        result[arm] = {"days": follows, "requests": sum(v[0] for v in per_day.values()),
+                       "new_share": {d: round(share[d], 4) for d in days},
+                       "old_share": {d: round(per_day[d][2] / per_day[d][0], 4) for d in days}}
+    return result
+
+
+def summarize(out: Path, result: dict, planted=None) -> dict:  # noqa: ANN001 - planted.PlantedWorld | None
+    """The replay's report: markdown (tables, the paired line, the loop's evidence) and its numbers."""
+    answers = load_answers(out)
+    weekly = weekly_hr1(answers)
+    cycles = sorted({c for v in weekly.values() for c in v})
+    title = "synthetic, planted brand switch" if planted else "Ta-Feng"
+    png = plot(weekly, Path(out) / "loop.png", f"weekly HR@1 of the served answers ({title})")
+    pairs = [p for p in (paired(answers, "feedback", "no_feedback"),
+                         paired(answers, "feedback", "no_feedback", cycles[1:]) if len(cycles) > 1 else None,
+                         paired(answers, "feedback", "frozen"), paired(answers, "no_feedback", "frozen"))
+             if p is not None]
+    lines = [weekly_table(weekly), ""]
+    lines += [f"- {p.line()}" for p in pairs]
+    loop = result["cycles"]
+    lines += ["", "| arm | week from | served as of | champion | canary → outcome | retrain: feedback events → lists | "
+                  "gate | events sent / acknowledged / in offline store |", "|---|---|---|---|---|---|---|---|"]
+    for c in loop:
+        r = c.get("retrain") or {}
+        canary = (f"{c['canary']} → {c['canary_outcome']['verdict']}" if c.get("canary_outcome") else "–")
+        retrain = f"{r.get('feedback_events', 0):,} → {r.get('feedback_lists', 0):,}" if r else "–"
+        gate = f"{r.get('version')} {r.get('state')}" if r else "–"
+        lines.append(f"| {c['arm']} | {c['day']} | {(c.get('served_as_of') or '')[:16]} | {c['champion']} | {canary} | "
+                     f"{retrain} | {gate} | {c['feedback_sent']:,} / {c['feedback_acknowledged']:,} / "
+                     f"{c['offline_events']:,} |")
+    numbers = {"weekly_hr1": weekly, "paired": [p.__dict__ for p in pairs], "plot": str(png)}
+    retrains = [c["retrain"] for c in loop if c.get("retrain") and c["day"] != cycles[0]]
+    out_as_canary = sum(r["state"] != "refused" for r in retrains)
+    numbers["retrains"], numbers["retrains_to_canary"] = len(retrains), out_as_canary
+    main = pairs[0] if pairs and (pairs[0].a, pairs[0].b) == ("feedback", "no_feedback") else None
+    if main is not None:
+        verdict = "better" if main.low > 0 else "worse" if main.high < 0 else "no different (the interval holds zero)"
+        lines.insert(0, f"**With feedback vs without, paired on the same requests: {verdict}** ({main.difference:+.4f} "
+                        f"[{main.low:+.4f}, {main.high:+.4f}]); {out_as_canary} of {len(retrains)} retrains went out "
+                        "as a canary.\n")
+    if planted is not None:
+        follow = follow_days(answers, planted.config, planted.switch_day, result["config"]["start"])
+        numbers["follow"] = follow
+        lines += ["", f"Planted switch on day {planted.switch_day} ({planted.config.start + _days(planted.switch_day):%Y-%m-%d}): "
+                      f"{planted.config.switch_share:.0%} of the customers prefer another brand in "
+                      f"{planted.config.switch_subclass_share:.0%} of the categories.", "",
+                  "| arm | days until the answers follow the new brand | switched requests | new-brand share, first → last day |",
+                  "|---|---|---|---|"]
+        cycle_days = int(result["config"]["cycle_days"])
+        for arm, f in follow.items():
+            numbers.setdefault("followed_within_a_cycle", {})[arm] = f["days"] is not None and f["days"] <= cycle_days
+            shares = list(f["new_share"].values())
+            span = f"{shares[0]:.2f} → {shares[-1]:.2f}" if shares else "–"
+            lines.append(f"| {arm} | {f['days'] if f['days'] is not None else 'not within the replay'} | "
+                         f"{f['requests']:,} | {span} |")
+    return {"markdown": "\n".join(lines) + "\n", "numbers": numbers}
+
+
+def _days(n: int):  # noqa: ANN202
+    from datetime import timedelta
+
+    return timedelta(days=n)

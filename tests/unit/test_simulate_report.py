@@ -1,0 +1,55 @@
+"""The replay's report: weekly HR@1 per arm, the paired difference on shared requests, the brand-switch follow."""
+
+from __future__ import annotations
+
+import numpy as np
+import pyarrow as pa
+
+from voicecart.data.synthetic import SUBCLASS_CODE_BASE, SyntheticConfig, preferred_product, preferred_product_on, \
+    product_id, switches
+from voicecart.simulate.report import follow_days, paired, weekly_hr1
+
+
+def _answers(rows: list[tuple[str, str, str, bool]]) -> pa.Table:
+    return pa.Table.from_pylist([{"arm": a, "cycle": c, "request_id": r, "hit": h} for a, c, r, h in rows])
+
+
+def test_weekly_hr1_is_the_share_of_hits_per_arm_and_cycle() -> None:
+    table = _answers([("a", "w1", "r1", True), ("a", "w1", "r2", False), ("a", "w2", "r3", True),
+                      ("b", "w1", "r1", False)])
+    assert weekly_hr1(table) == {"a": {"w1": (0.5, 2), "w2": (1.0, 1)}, "b": {"w1": (0.0, 1)}}
+
+
+def test_the_paired_difference_counts_only_requests_both_arms_answered() -> None:
+    rows = [("a", "w1", f"r{i}", True) for i in range(50)] + [("b", "w1", f"r{i}", i % 2 == 0) for i in range(50)]
+    rows.append(("a", "w1", "only-a", False))
+    result = paired(_answers(rows), "a", "b", n_boot=200)
+    assert result.n == 50 and abs(result.difference - 0.5) < 1e-9 and 0 < result.low <= 0.5 <= result.high
+    assert "above zero" in result.line()
+    assert paired(_answers(rows), "a", "c") is None
+    same = paired(_answers([(arm, "w1", f"r{i}", i % 3 == 0) for arm in "ab" for i in range(30)]), "a", "b")
+    assert same.difference == 0 and "includes zero" in same.line()
+
+
+def test_follow_days_is_the_first_day_from_which_the_new_brand_is_answered() -> None:
+    cfg = SyntheticConfig(n_customers=300, switch_day=10, switch_share=0.5, switch_subclass_share=0.5,
+                          numeric_codes=True)
+    c, s = np.meshgrid(np.arange(300), np.arange(cfg.n_subclasses), indexing="ij")
+    moved = switches(cfg, c, s)
+    pairs = list(zip(c[moved].tolist(), s[moved].tolist()))[:40]
+    rows = []
+    for day in range(10, 16):
+        for c, s in pairs:
+            old = int(preferred_product(cfg, np.array([c]), np.array([s]))[0])
+            new = int(preferred_product_on(cfg, np.array([c]), np.array([s]), day)[0])
+            for arm, follows_from in (("late", 13), ("never", 99)):
+                slot = new if day >= follows_from else old
+                rows.append({"arm": arm, "day": f"2020-01-{1 + day:02d}", "customer_id": f"C{c:07d}",
+                             "subclass": str(SUBCLASS_CODE_BASE + s),
+                             "product_id": product_id(np.array([s]), np.array([slot]))[0].as_py()})
+    result = follow_days(pa.Table.from_pylist(rows), cfg, 10, "2020-01-11")
+    assert result["late"]["days"] == 3 and result["never"]["days"] is None
+    assert result["late"]["requests"] == 6 * len(pairs)
+    # before the switch day nothing counts, even an answer with the new brand
+    early = [{**r, "day": "2020-01-05"} for r in rows if r["arm"] == "late"]
+    assert follow_days(pa.Table.from_pylist(early), cfg, 10, "2020-01-05")["late"]["requests"] == 0
