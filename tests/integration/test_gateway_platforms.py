@@ -383,4 +383,6 @@ def test_the_app_intent_request_in_the_docs_is_answered_as_documented(engine):
     (answer,) = r.json()["predictions"]
     (shown,) = documented["predictions"]
     assert set(answer) == set(shown)  # same fields as the docs show
+    if answer["product"]["id"] == shown["product"]["id"]:  # the spoken answer as documented
+        assert answer["confirmation"] == shown["confirmation"]
     assert answer["request_id"] == request["instances"][0]["request_id"]
