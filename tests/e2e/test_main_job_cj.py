@@ -43,6 +43,7 @@ def test_main_job_on_a_slice_of_households_speaks_product_names(completejourney:
     answers = re.findall(r"^\s*(\S+) “([^”]+)” → 200 product (\S+) personalized=\w+ model=\S+ “([^”]*)”", terminal, re.M)
     assert len(answers) == 4, terminal
     for customer, utterance, product, speech in answers:
+        utterance, speech = " ".join(utterance.split()), " ".join(speech.split())  # the terminal wraps long lines
         assert product != "None", (customer, utterance, speech)
         assert re.search(r"[a-z]{3,}", utterance) and not re.search(r"\b\d{5,}\b", utterance)  # words, not codes
         assert speech.startswith("Added ") and f"product {product}" not in speech, speech  # a name, not an id
