@@ -5,18 +5,33 @@
 # then serve on localhost and answer a few sample utterances: the promoted champion, else the
 # current champion, else the strongest baseline (exported as a bundle). Exits non-zero when the
 # run fails or nothing answers.
-#   SOURCE=tafeng          the data source (`voicecart data prepare --source`); DATA its prepared folder
-#   MAX_CUSTOMERS=5000     a quicker run on a sample of customers (0: all)
-#   WINDOW_START, TEST_FROM, WINDOW_END   the data window (default: the pipeline's, Ta-Feng's months)
+#   SOURCE=completejourney the data source (`voicecart data prepare --source`: completejourney, tafeng,
+#                          instacart, ...); DATA its prepared folder
+#   MAX_CUSTOMERS=0        a quicker run on a sample of customers (0: all)
+#   WINDOW_START, TEST_FROM, WINDOW_END   the data window (default: the source's, below)
+#   EPOCHS                 ranker epochs (default: the source's, below)
 set -euo pipefail
 cd "$(dirname "$0")/.."
-SOURCE="${SOURCE:-tafeng}"
+SOURCE="${SOURCE:-completejourney}"
 DATA="${DATA:-data/$SOURCE}"
+case "$SOURCE" in
+  # Complete Journey (2017): the year as history, the 8 weeks before December train, Dec 1-14 evaluates
+  # (docs/benchmarks.md, main job: what fits the 8-minute budget on 2 cores).
+  completejourney) defaults=(2017-01-01 2017-12-01 2017-12-15 4) ;;
+  # Ta-Feng (Nov 2000 - Feb 2001): history from November, February evaluates.
+  tafeng) defaults=(2000-11-01 2001-02-01 2001-03-01 6) ;;
+  *) defaults=("" "" "" "") ;;
+esac
+WINDOW_START="${WINDOW_START:-${defaults[0]}}"
+TEST_FROM="${TEST_FROM:-${defaults[1]}}"
+WINDOW_END="${WINDOW_END:-${defaults[2]}}"
+EPOCHS="${EPOCHS:-${defaults[3]}}"
 bash scripts/setup.sh
 .venv/bin/voicecart data prepare --source "$SOURCE" --out "$DATA"
 window=()
-[ -n "${WINDOW_START:-}" ] && window+=(--window-start "$WINDOW_START")
-[ -n "${TEST_FROM:-}" ] && window+=(--test-from "$TEST_FROM")
-[ -n "${WINDOW_END:-}" ] && window+=(--window-end "$WINDOW_END")
+[ -n "$WINDOW_START" ] && window+=(--window-start "$WINDOW_START")
+[ -n "$TEST_FROM" ] && window+=(--test-from "$TEST_FROM")
+[ -n "$WINDOW_END" ] && window+=(--window-end "$WINDOW_END")
+[ -n "$EPOCHS" ] && window+=(--epochs "$EPOCHS")
 exec .venv/bin/voicecart pipeline run --local --data "$DATA" --registry runs/registry \
   --max-customers "${MAX_CUSTOMERS:-0}" "${window[@]}"

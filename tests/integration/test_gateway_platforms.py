@@ -142,7 +142,7 @@ def test_dialogflow_session_add_other_one_make_it_two_ends_with_that_product_and
                                                                                           servable_bundle):
     s = DialogflowSession(gateway)
     status, said, params = s.say("add", "add milk")
-    assert status == 200 and said[0].startswith("Adding") and "milk" in said[0].lower()
+    assert status == 200 and said[0].startswith("Added") and "milk" in said[0].lower()
     first = s.line
     assert params["voicecart_product_id"] == first.product_id and len(first.heard) == 4
     status, said, params = s.say("follow-up", "no, the other one")
@@ -268,7 +268,7 @@ def test_alexa_session_with_a_good_signature_resolves_and_follows_up(gateway, en
     r = a.send(intent_request("AddItemIntent", product="milk", quantity=None))
     assert r.status_code == 200, r.text
     speech = r.json()["response"]["outputSpeech"]
-    assert speech["type"] == "SSML" and speech["ssml"].startswith("<speak>Adding") and resolves(engine) == before + 1
+    assert speech["type"] == "SSML" and speech["ssml"].startswith("<speak>Added") and resolves(engine) == before + 1
     first = a.line()
     r = a.send(intent_request("OtherOneIntent", attribute=None))
     assert a.line().product_id == first.heard[1]
@@ -383,4 +383,6 @@ def test_the_app_intent_request_in_the_docs_is_answered_as_documented(engine):
     (answer,) = r.json()["predictions"]
     (shown,) = documented["predictions"]
     assert set(answer) == set(shown)  # same fields as the docs show
+    if answer["product"]["id"] == shown["product"]["id"]:  # the spoken answer as documented
+        assert answer["confirmation"] == shown["confirmation"]
     assert answer["request_id"] == request["instances"][0]["request_id"]

@@ -16,7 +16,7 @@ from voicecart.features.build import write_embedding_table
 from voicecart.features.offline_duckdb import DuckDBEngine
 from voicecart.features.snapshot import as_of_day, build_snapshot, window_lines
 from voicecart.features.store import offline_dir, publish
-from voicecart.ranking import Candidates, RankerConfig, SnapshotIndex, train_ranker
+from voicecart.ranking import FEATURE_NAMES, Candidates, RankerConfig, SnapshotIndex, train_ranker
 from voicecart.ranking.lists import list_features, walk
 from voicecart.schemas.times import epoch_s, midnight
 
@@ -62,7 +62,7 @@ def test_offline_snapshot_and_served_feast_rows_give_the_same_features(world, tm
     index = SnapshotIndex(snapshot, trained.catalog, {-np.inf: trained.catalog.vectors}, use_embedding=True)
     ((view, lists),) = [(v, q) for v, q in walk(index, epoch_s(moment), epoch_s(moment) + 1)]
     offline = list_features(view, lists, use_embedding=True)
-    assert len(lists) > 10 and (offline[:, -1] == 1).all()  # every row carries an embedding
+    assert len(lists) > 10 and (offline[:, FEATURE_NAMES.index("has_embedding")] == 1).all()  # every row carries an embedding
 
     # online: the same snapshot materialized into Feast (SQLite), read the way the served engine reads it
     settings = FeatureSettings(store_dir=tmp_path / "store")

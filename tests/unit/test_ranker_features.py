@@ -16,13 +16,16 @@ from voicecart.schemas import CustomerProfile
 from voicecart.schemas.times import DAY_S
 
 rng = np.random.default_rng(7)
-PRODUCTS = [dict(product_id=f"p{i:02d}", category_l1="1", category_l2=f"1{i % 2}", category_l3=f"1{i % 2}{i % 3}")
-            for i in range(12)]
+PRODUCTS = [dict(product_id=f"p{i:02d}", category_l1="1", category_l2=f"1{i % 2}", category_l3=f"1{i % 2}{i % 3}",
+                 brand=(None, "Private", "National")[i % 3 if i < 9 else (i + 1) % 3],
+                 size=(None, "12 OZ", "1 LB", "24 OZ", "2 LB")[i % 5])
+            for i in range(12)]  # brand tier and size (some unknown): the taste features are compared too
 LINES = [(f"c{int(c)}", f"p{int(p):02d}", float(d), float(pr))
          for c, p, d, pr in zip(rng.integers(0, 8, 300), rng.integers(0, 12, 300), rng.integers(0, 60, 300),
                                 rng.uniform(1, 9, 300))]
 LINES = list({(c, p, d): (c, p, d, pr) for c, p, d, pr in LINES}.values())
 CUT, END = 40.0, 60.0
+TASTE = ("private_match", "size_vs_customer", "size_distance")
 
 
 @pytest.fixture(scope="module")
@@ -50,7 +53,7 @@ def profile_at(folder, customer: str, moment: float) -> CustomerProfile | None:
 
 def test_offline_and_online_features_are_equal(world):
     folder, _, index = world
-    compared = 0
+    compared, taste_seen = 0, False
     for view, lists in walk(index, CUT * DAY_S, END * DAY_S):
         offline = list_features(view, lists)
         for i in range(len(lists)):
@@ -61,7 +64,9 @@ def test_offline_and_online_features_are_equal(world):
             np.testing.assert_allclose(online, offline[lo:hi], rtol=1e-6, atol=1e-6,
                                        err_msg=f"list {i} at day {view.moment / DAY_S}: {FEATURE_NAMES}")
             compared += 1
+            taste_seen |= bool(np.any(offline[lo:hi, [FEATURE_NAMES.index(n) for n in TASTE]] != 0))
     assert compared > 20
+    assert taste_seen, "no list exercised the brand / size features"
 
 
 def test_features_use_only_the_past(world):

@@ -118,19 +118,39 @@ def _artifacts(run_dir: Path) -> list[tuple[str, str, Path]]:
 
 
 def _sample_requests(dataset: Path, n: int = 3) -> list[dict]:
-    """A few utterances of real customers for categories they bought (by name; Ta-Feng has only codes)."""
+    """Utterances of real customers for the most bought categories, each asked by the household that bought
+    it most, in the words a shopper says (``voicecart.data.utterances.spoken_phrases``: "i need white milk
+    please"); a catalogue of codes (Ta-Feng) says the code."""
     from voicecart.data import connect
+    from voicecart.data.utterances import _MASS, inflect, spoken_phrases
 
     con = connect(dataset)
     rows = con.execute(
-        "SELECT o.customer_id, coalesce(p.category_l3_name, p.category_l3), count(*) AS n FROM order_lines l "
-        "JOIN orders o USING (order_id) "
-        "JOIN products p USING (product_id) GROUP BY ALL ORDER BY n DESC, o.customer_id LIMIT ?", [n]).fetchall()
-    phrases = ["add two {c} to my cart", "buy {c} again", "i need {c} please"]
-    out = [{"customer_id": str(c), "utterance": phrases[i % len(phrases)].format(c=cat), "request_id": f"demo-{i}"}
-           for i, (c, cat, _) in enumerate(rows)]
-    out.append({"customer_id": "no-such-customer", "utterance": f"add {rows[0][1]}" if rows else "add milk",
-                "request_id": "demo-cold"})
+        "WITH bought AS (SELECT o.customer_id, p.category_l3, any_value(p.category_l3_name) AS type_name, "
+        "  any_value(p.category_l2_name) AS category_name, count(*) AS n "
+        "  FROM order_lines l JOIN orders o USING (order_id) JOIN products p USING (product_id) "
+        "  GROUP BY o.customer_id, p.category_l3), "
+        "top AS (SELECT category_l3, sum(n) AS total FROM bought GROUP BY category_l3 ORDER BY total DESC, "
+        "  category_l3 LIMIT ?) "
+        "SELECT b.customer_id, b.category_l3, b.type_name, b.category_name FROM bought b JOIN top USING (category_l3) "
+        "QUALIFY row_number() OVER (PARTITION BY b.category_l3 ORDER BY b.n DESC, b.customer_id) = 1 "
+        "ORDER BY top.total DESC, b.category_l3", [n]).fetchall()
+
+    def words(code: str, type_name: str | None, category_name: str | None) -> str:
+        phrases = spoken_phrases(type_name, category_name) if type_name else {}
+        said = phrases.get("type") or phrases.get("category") or []
+        return said[0] if said else str(code)
+
+    out = []
+    for i, (customer, code, type_name, category_name) in enumerate(rows):
+        said = words(code, type_name, category_name)
+        mass = said.split()[-1] in _MASS or said == str(code)
+        text = ("add {c} to my cart", "i need {c} please",
+                "buy {c} again" if mass else "add two {c}")[i % 3].format(c=said if mass or i % 3 < 2
+                                                                           else inflect(said, plural=True))
+        out.append({"customer_id": str(customer), "utterance": text, "request_id": f"demo-{i}"})
+    first = out[0]["utterance"].split(" to my cart")[0] if out else "add milk"
+    out.append({"customer_id": "no-such-customer", "utterance": first, "request_id": "demo-cold"})
     return out
 
 

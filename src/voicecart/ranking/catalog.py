@@ -23,6 +23,7 @@ import pyarrow as pa
 
 from voicecart.features.sql import RECENT_DAYS
 from voicecart.ranking.parse import normalize
+from voicecart.ranking.taste import ProductTaste
 from voicecart.schemas import ParsedUtterance
 from voicecart.schemas.times import epoch_array
 
@@ -138,6 +139,7 @@ class Catalog:
     cat_of: np.ndarray  # [P] int64 level-3 category index
     stats: ProductStats
     vectors: ProductVectors | None = None
+    taste: ProductTaste | None = None  # brand tier and relative size (voicecart.ranking.taste); None: unknown
     index: dict[str, int] = field(default_factory=dict)
     _prefix: dict[str, np.ndarray] = field(default_factory=dict)  # level-1/2 code -> products
     _members: list[np.ndarray] = field(default_factory=list)  # [C] products of each level-3 category
@@ -162,6 +164,7 @@ class Catalog:
         cat = cls(product_ids=np.asarray(cols["product_id"], dtype=object), titles=cols["title"] or none,
                   brands=cols["brand"] or none, sizes=cols["size"] or none, category_codes=codes, cat_of=cat_of,
                   stats=ProductStats.empty(n_p), _members=[order[bounds[c]:bounds[c + 1]] for c in range(len(codes))])
+        cat.taste = ProductTaste.from_columns(cat.brands, cat.sizes, cat_of)
         cat._index_text(cols)
         return cat
 

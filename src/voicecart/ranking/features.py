@@ -54,6 +54,13 @@ FEATURE_NAMES: tuple[str, ...] = (
     "log_days_since_last_order",
     "embedding_score",  # customer embedding . product embedding (0 without an embedding)
     "has_embedding",
+    # taste that transfers across categories (voicecart.ranking.taste; 0 where brand / size are unknown)
+    "private_label",  # 1 if the product is the store's own brand
+    "private_match",  # (private ? 1 : -1) * (2 * customer's private-label share - 1)
+    "rel_size",  # product's size as a z-score among its category's sizes
+    "size_vs_customer",  # rel_size - customer's mean rel_size over history (0 without sized history)
+    "size_distance",  # |size_vs_customer|
+    "price_distance",  # |price_vs_customer|
 )
 N_FEATURES = len(FEATURE_NAMES)
 _NEVER_DAYS = 365.0
@@ -176,12 +183,29 @@ class CustomerAggregates:
         self.uc_count = np.bincount(inv, weights=w)
         self.uc_price = np.bincount(inv, weights=w * rel[prod]) / np.maximum(self.uc_count, 1e-9)
         self.n_c = n_c
+        self.private_share, self.size_mean = self._taste(catalog, row, prod, w, n_u)
         self.vector = None
         if catalog.vectors is not None:
             factors = catalog.vectors.factors
             vec = np.zeros((n_u, factors.shape[1]), dtype=np.float64)
             np.add.at(vec, row, w[:, None] * factors[prod])
             self.vector = (vec / np.maximum(np.linalg.norm(vec, axis=1, keepdims=True), 1e-9)).astype(np.float32)
+
+    @staticmethod
+    def _taste(catalog: Catalog, row: np.ndarray, prod: np.ndarray, w: np.ndarray,
+               n_u: int) -> tuple[np.ndarray, np.ndarray]:
+        """Per row: share of private-label purchases and mean relative size (NaN where nothing is known)."""
+        taste = catalog.taste
+        if taste is None:
+            return np.full(n_u, np.nan), np.full(n_u, np.nan)
+
+        def weighted_mean(values: np.ndarray) -> np.ndarray:
+            known = np.isfinite(values)
+            total = np.bincount(row, weights=w * known, minlength=n_u)
+            s = np.bincount(row, weights=w * np.nan_to_num(values), minlength=n_u)
+            return np.where(total > 0, s / np.maximum(total, 1e-9), np.nan)
+
+        return weighted_mean(taste.private[prod].astype(np.float64)), weighted_mean(taste.rel_size[prod].astype(np.float64))
 
     def category(self, row: np.ndarray, cat: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(orders in the category, mean price level there) per (row, category)."""
@@ -207,6 +231,20 @@ def _rank_in_lists(values: np.ndarray, offsets: np.ndarray) -> np.ndarray:
     rank = np.empty(n)
     rank[order] = group_start - offsets[lists]
     return rank
+
+
+def _taste_columns(catalog: Catalog, aggregates: CustomerAggregates, row: np.ndarray,
+                   product: np.ndarray) -> tuple[np.ndarray, ...]:
+    """(private_label, rel_size, private_match, size_vs_customer) per candidate row; 0 where unknown."""
+    n = len(product)
+    if catalog.taste is None:
+        return (np.zeros(n),) * 4
+    private = catalog.taste.private[product].astype(np.float64)
+    size = catalog.taste.rel_size[product].astype(np.float64)
+    share, size_mean = aggregates.private_share[row], aggregates.size_mean[row]
+    match = np.where(np.isfinite(private) & np.isfinite(share), (2 * private - 1) * (2 * share - 1), 0.0)
+    size_vs = np.where(np.isfinite(size) & np.isfinite(size_mean), size - size_mean, 0.0)
+    return np.nan_to_num(private), np.nan_to_num(size), match, size_vs
 
 
 def feature_matrix(catalog: Catalog, history: History, aggregates: CustomerAggregates, row: np.ndarray,
@@ -245,6 +283,8 @@ def feature_matrix(catalog: Catalog, history: History, aggregates: CustomerAggre
     if use_embedding and history.embedding is not None and items is not None:
         emb_score = np.einsum("rd,rd->r", history.embedding[row], items[product])
         has_emb[:] = 1.0
+    private, rel_size, private_match, size_vs = _taste_columns(catalog, aggregates, row, product)
+    price_vs = np.where(has_hist, rel - aggregates.price_mean[row], 0.0)
     age = np.where(np.isfinite(stats.first_sale[product]), (now - stats.first_sale[product]) / DAY_S, 0.0)
     cols = [
         np.log1p(count),
@@ -267,7 +307,7 @@ def feature_matrix(catalog: Catalog, history: History, aggregates: CustomerAggre
         np.log1p(buyers),
         buyers / np.maximum(_segment_sum(buyers, offsets), 1e-9),
         rel,
-        np.where(has_hist, rel - aggregates.price_mean[row], 0.0),
+        price_vs,
         np.where(cat_count > 0, rel - cat_price, 0.0),
         np.zeros(n) if text_score is None else text_score,
         np.zeros(n) if category_match is None else category_match,
@@ -279,6 +319,12 @@ def feature_matrix(catalog: Catalog, history: History, aggregates: CustomerAggre
         np.log1p(since_order),
         emb_score,
         has_emb,
+        private,
+        private_match,
+        rel_size,
+        size_vs,
+        np.abs(size_vs),
+        np.abs(price_vs),
     ]
     out = np.stack([np.asarray(c, dtype=np.float32) for c in cols], axis=1)
     assert out.shape[1] == N_FEATURES

@@ -32,6 +32,7 @@ from voicecart.serving.conversation import (ConversationStore, ConversationUnava
                                             MemoryConversationStore, Turn, follow_up)
 from voicecart.serving.health import CircuitBreaker, Health
 from voicecart.serving.predictor import Scorer
+from voicecart.serving.speech import amount, confirmation, spoken_name, times_bought
 
 log = logging.getLogger("voicecart.serving.requests")
 
@@ -111,13 +112,16 @@ def rank_step(model: ServingModel, cands: Candidates, feeds: dict[str, np.ndarra
 
 
 def answer_step(model: ServingModel, request_id: str, parsed: ParsedUtterance, ranked: Ranked, position: int = 0,
-                fallbacks: list[str] | None = None, reason: str | None = None) -> ResolveResponse:
+                fallbacks: list[str] | None = None, reason: str | None = None,
+                profile: CustomerProfile | None = None) -> ResolveResponse:
     refs = [_ref(model.catalog, int(p), float(s)) for p, s in zip(ranked.product, ranked.score)]
     product = refs[position] if position < len(refs) else None
     alternatives = [r for i, r in enumerate(refs) if i != position][:N_ALTERNATIVES]
+    name = None if product is None else spoken_name(model.catalog, int(ranked.product[position]))
+    speech = confirmation(parsed, name, times_bought(profile, product.id if product else None))
     return ResolveResponse(
         request_id=request_id, intent=parsed.intent, quantity=parsed.quantity, unit=parsed.unit,
-        product=product, alternatives=alternatives, confirmation=confirmation(parsed, product),
+        product=product, alternatives=alternatives, confirmation=speech,
         personalized=ranked.personalized and product is not None, model_version=model.version,
         latency_ms=0.0, fallbacks=list(fallbacks or []), reason=reason if product is None else None)
 
@@ -126,35 +130,8 @@ def _ref(catalog: Catalog, index: int, score: float | None) -> ProductRef:
     return ProductRef(id=str(catalog.product_ids[index]), title=catalog.titles[index], score=score)
 
 
-def _name(product: ProductRef) -> str:
-    return product.title or f"product {product.id}"
-
-
-def _amount(quantity: float, unit: str | None) -> str:
-    q = f"{quantity:g}"
-    return f"{q} {unit}{'' if quantity == 1 else 's'} of" if unit else f"{q} x"
-
-
-_UNKNOWN_SPEECH = {
-    "negative_quantity": "Sorry, I can't add a negative amount. How many would you like?",
-    "quantity_out_of_range": "Sorry, that amount is more than I can add at once. How many would you like?",
-    "two_quantities": "Sorry, I heard two amounts. How many would you like?",
-    "too_long": "Sorry, that was a lot at once. Could you ask for one product at a time?",
-    "not_shopping": "Sorry, I can only help with your shopping cart.",
-}
-
-
-def confirmation(parsed: ParsedUtterance, product: ProductRef | None) -> str:
-    """The sentence the assistant speaks back."""
-    if parsed.intent is Intent.unknown:
-        return _UNKNOWN_SPEECH.get(parsed.reason or "", "Sorry, I didn't catch what to add. Could you say it again?")
-    if product is None:
-        return f"Sorry, I couldn't find {parsed.mention or 'that'}."
-    if parsed.intent is Intent.remove:
-        return f"Removing {_name(product)} from your cart."
-    if parsed.intent is Intent.ask:
-        return f"I found {_name(product)}."
-    return f"Adding {_amount(parsed.quantity, parsed.unit)} {_name(product)} to your cart."
+def _say(*parts: str) -> str:
+    return " ".join(p for p in parts if p)
 
 
 # -- canary arms -----------------------------------------------------------------------------------
@@ -351,7 +328,7 @@ class ResolutionEngine:
                     fallbacks.append("deadline")
         elif profile is not None:
             fallbacks.append("deadline")
-        response = answer_step(model, request_id, parsed, ranked, fallbacks=fallbacks)
+        response = answer_step(model, request_id, parsed, ranked, fallbacks=fallbacks, profile=profile)
         return response, self._turn(model, request.customer_id, request_id, parsed, ranked)
 
     def _read_profile(self, customer_id: str) -> Future | None:
@@ -414,7 +391,7 @@ class ResolutionEngine:
             parsed = parse(follow.quantity_text or "")
             if parsed.quantity != 1.0 or (follow.quantity_text or "").split()[0] in ("one", "1", "a", "an"):
                 turn.quantity, turn.unit = parsed.quantity, parsed.unit or turn.unit
-            speech = f"Okay, {_amount(turn.quantity, turn.unit)} {self._title(turn)}."
+            speech = f"Okay, {_say(amount(turn.quantity, turn.unit), self._title(turn))}."
             return self._turn_response(model, turn, request_id, turn.intent, speech, fallbacks)
         if follow.kind is FollowUpKind.next:
             new = turn.next_position()
@@ -430,7 +407,7 @@ class ResolutionEngine:
         turn.cancelled = False
         kind = "reasked" if follow.kind is FollowUpKind.next else "swapped"
         self._feedback(turn, request_id, kind, before, substitute=turn.product_id)
-        speech = f"Okay, {_amount(turn.quantity, turn.unit)} {self._title(turn)} instead."
+        speech = f"Okay, {_say(amount(turn.quantity, turn.unit), self._title(turn))} instead."
         return self._turn_response(model, turn, request_id, turn.intent, speech, fallbacks)
 
     @staticmethod
