@@ -79,8 +79,14 @@ def run_pipeline(data: Path, work: Path, args: argparse.Namespace) -> tuple[floa
 
 
 def run_direct(data: Path, work: Path, args: argparse.Namespace) -> tuple[float, dict[str, float]]:
-    from voicecart.features import build_features
-    from voicecart.registry import update as u
+    """The library functions the components call, in the DAG's order, in this process."""
+    from voicecart.data.window import prepare_window
+    from voicecart.export.model import export_model
+    from voicecart.features.snapshot import snapshot_step, training_cuts
+    from voicecart.promotion import evaluate_update, register_challenger
+    from voicecart.ranking.train import train_step
+    from voicecart.schemas.times import parse_moment
+    from voicecart.trajectory.window import pretrain_window
 
     steps: dict[str, float] = {}
 
@@ -90,21 +96,21 @@ def run_direct(data: Path, work: Path, args: argparse.Namespace) -> tuple[float,
         steps[name] = time.perf_counter() - t
         return out
 
-    from datetime import datetime
-
+    w = WINDOW
+    moments = [*training_cuts(parse_moment(w["test_from"])), parse_moment(w["window_end"])]
     t0 = time.perf_counter()
-    timed("prepare", u.prepare_window, "prepared", data, work / "data", max_customers=args.max_customers, **WINDOW)
-    timed("features", build_features, work / "data", work / "features",
-          as_of=datetime.fromisoformat(WINDOW["test_from"]))
-    timed("cstar", u.pretrain_encoder, work / "data", work / "enc", work / "emb", work / "curves.html",
-          as_of=WINDOW["test_from"], epochs=args.cstar_epochs)
-    timed("train", u.train_challenger, work / "data", work / "model", test_from=WINDOW["test_from"],
-          epochs=args.epochs, log=lambda _: None)
-    timed("export", u.export_challenger, work / "model", work / "data", work / "bundle",
-          test_from=WINDOW["test_from"], window_start=WINDOW["window_start"], window_end=WINDOW["window_end"])
-    timed("evaluate", u.evaluate_update, work / "data", work / "bundle", str(work / "registry"),
-          test_from=WINDOW["test_from"], decision_path=work / "decision.json")
-    timed("register", u.register_challenger, work / "bundle", work / "decision.json", str(work / "registry"))
+    timed("prepare", prepare_window, "prepared", data, work / "data", max_customers=args.max_customers, **w)
+    timed("cstar", pretrain_window, work / "data", work / "enc", work / "emb", work / "curves.html",
+          as_of=w["test_from"], embed_at=moments, epochs=args.cstar_epochs)
+    timed("snapshot", snapshot_step, work / "data", work / "emb", work / "snapshot", test_from=w["test_from"],
+          window_end=w["window_end"])
+    timed("train", train_step, work / "snapshot", work / "model", test_from=w["test_from"], epochs=args.epochs,
+          log=lambda _: None)
+    timed("export", export_model, work / "model", work / "snapshot", work / "bundle", test_from=w["test_from"],
+          window_start=w["window_start"], window_end=w["window_end"])
+    timed("evaluate", evaluate_update, work / "snapshot", work / "bundle", str(work / "registry"),
+          test_from=w["test_from"], window_end=w["window_end"], decision_path=work / "decision.json")
+    timed("register", register_challenger, work / "bundle", work / "decision.json", str(work / "registry"))
     return time.perf_counter() - t0, steps
 
 
@@ -153,7 +159,7 @@ def main() -> None:
     name = SOURCE_NAMES.get(source, source)
     scope = f"all of {name}" if args.max_customers == 0 else f"{args.max_customers:,} {name} customers"
     rows = ["| step | kfp.local (s) | direct call (s) |", "|---|---|---|"]
-    names = {"prepare-data": "prepare", "build-features": "features", "pretrain-cstar": "cstar",
+    names = {"prepare-data": "prepare", "build-snapshot": "snapshot", "pretrain-cstar": "cstar",
              "train-ranker": "train", "export-bundle": "export", "evaluate-challenger": "evaluate",
              "register-model": "register"}
     for task, secs in steps.items():
