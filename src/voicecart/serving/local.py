@@ -46,7 +46,8 @@ class LocalServer:
         exe = Path(sys.executable).parent / "voicecart"
         self.cmd = [str(exe), "serve", "--model-dir", str(model_dir), "--port", str(self.port), *args]
         self.log_path = log_path
-        self.env = {**os.environ, "OMP_NUM_THREADS": "1", **(env or {})}
+        inherited = {k: v for k, v in os.environ.items() if k != "PROMETHEUS_MULTIPROC_DIR"}  # never a parent's
+        self.env = {**inherited, "OMP_NUM_THREADS": "1", **(env or {})}
         self.proc: subprocess.Popen | None = None
 
     def start(self, timeout_s: float = 90.0) -> "LocalServer":

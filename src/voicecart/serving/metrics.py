@@ -18,7 +18,8 @@ RESOLVE_LATENCY = Histogram(
     "voicecart_resolve_latency_seconds", "Resolve latency inside the engine (parse to answer)", buckets=BUCKETS)
 RESOLVES = Counter("voicecart_resolves_total", "Resolved requests", ["personalized"])
 FALLBACKS = Counter("voicecart_fallbacks_total", "Answers that took a fallback", ["reason"])
-MODEL_INFO = Gauge("voicecart_model_info", "The model version being served (value 1)", ["version"])
+MODEL_INFO = Gauge("voicecart_model_info", "The model version being served (value 1)", ["version"],
+                   multiprocess_mode="livemax")  # one series per version across worker processes, no pid label
 FEEDBACK = Counter("voicecart_feedback_events_total", "Feedback events acknowledged", ["kind", "duplicate"])
 FEEDBACK_CONFLICTS = Counter("voicecart_feedback_conflicts_total", "Feedback refused: an event_id already logged "
                              "with a different body (409)")
@@ -36,7 +37,7 @@ def observe(latency_s: float, personalized: bool, fallbacks: list[str]) -> None:
 
 def set_model_version(version: str, previous: str | None = None) -> None:
     if previous is not None and previous != version:
-        MODEL_INFO.remove(previous)
+        MODEL_INFO.labels(version=previous).set(0)  # 0, not removed: a worker's file keeps what it wrote
     MODEL_INFO.labels(version=version).set(1)
 
 
