@@ -75,15 +75,15 @@ class Shopped:
     bought: str
 
 
-def shopper_feedback(answer: dict[str, Any], bought: str) -> tuple[str, str | None]:
-    """What a shopper who bought ``bought`` does with the answer: (kind, substitute): ``kept`` when it is the
-    answer, ``swapped`` to it when it is an alternative, else ``removed``."""
-    product = (answer.get("product") or {}).get("id")
-    if product == bought:
+def shopper_feedback(answer: dict[str, Any], bought: str | tuple[str, ...]) -> tuple[str, str | None]:
+    """What a shopper who bought ``bought`` (one product or several) does with the answer: (kind, substitute):
+    ``kept`` when it is the answer, ``swapped`` to the first alternative bought, else ``removed``. The one rule
+    of the demo's canary traffic and of ``voicecart simulate``."""
+    wanted = (bought,) if isinstance(bought, str) else tuple(bought)
+    if (answer.get("product") or {}).get("id") in wanted:
         return "kept", None
-    if bought in {a.get("id") for a in answer.get("alternatives") or []}:
-        return "swapped", bought
-    return "removed", None
+    taken = next((a.get("id") for a in answer.get("alternatives") or [] if a.get("id") in wanted), None)
+    return ("swapped", taken) if taken is not None else ("removed", None)
 
 
 def shop(url: str, requests: list[Shopped], model_name: str = "voicecart", timeout_s: float = 30.0,

@@ -71,11 +71,12 @@ def react(ask: Ask, answer: dict) -> list[dict]:
         return {**stamp, "event_id": f"{ask.request_id}-{kind}", "kind": kind,
                 "timestamp": at.isoformat().replace("+00:00", "Z"), **extra}
 
-    if product in ask.bought:
+    from voicecart.rollout.local import shopper_feedback
+
+    kind, taken = shopper_feedback(answer, ask.bought)
+    if kind == "kept":
         return [event("kept", 0), event("bought", 60)]
-    alternatives = [a.get("id") for a in answer.get("alternatives") or []]
-    taken = next((p for p in alternatives if p in ask.bought), None)
-    if taken is not None:
+    if kind == "swapped":
         return [event("swapped", 0, substitute_id=taken)]
     return [event("removed", 0)]
 
