@@ -66,9 +66,3 @@ def embed_moments(model, vocab, events, moments: Sequence[datetime], device: str
         emb = embed_events(model, at.encode(vocab), epoch_s(moment) / DAY_S, device=device)
         tables.append(embeddings_table(at.customer_ids, moment, emb))
     return pa.concat_tables(tables)
-
-
-def read_window_embeddings(embeddings_dir: str | Path) -> pa.Table | None:
-    """The step's embeddings table, or None when the folder holds none."""
-    path = Path(embeddings_dir) / EMBEDDINGS_FILE
-    return pq.read_table(path) if path.is_file() else None
