@@ -43,7 +43,7 @@ def test_ranker_train_writes_a_servable_bundle(synthetic, tmp_path):
     from voicecart.config import ServingSettings
     from voicecart.ranking import TrainedRanker
     from voicecart.schemas import ResolveRequest
-    from voicecart.serving.bundle import featurizer
+    from voicecart.ranking.features import featurizer
     from voicecart.serving.engine import ResolutionEngine, ServingModel
     from voicecart.serving.predictor_onnx import OnnxScorer
 

@@ -51,7 +51,7 @@ def test_the_engine_answers_real_requests_personally_and_cold(tafeng, tmp_path):
     from voicecart.ranking import Catalog, ProductStats, Ranker, RankerConfig, parse
     from voicecart.schemas import ResolveRequest
     from voicecart.schemas.times import epoch_s
-    from voicecart.serving.bundle import featurizer
+    from voicecart.ranking.features import featurizer
     from voicecart.serving.engine import ResolutionEngine, ServingModel
     from voicecart.serving.predictor_onnx import OnnxScorer
     from voicecart.serving.profiles import profiles_from_dataset

@@ -27,11 +27,12 @@ REPO = Path(__file__).resolve().parents[2]
 PROMETHEUS = tool("prometheus")
 
 # One engine pod: serve the real voicecart.serving.metrics on a port, then record the outcomes
-# given on the command line through the module's own functions.
+# given on the command line through the functions the engine records with.
 EXPORTER = textwrap.dedent("""
     import sys, time
     from prometheus_client import start_http_server
     from voicecart.serving import metrics as m
+    from voicecart.serving.engine import observe_answer
     port, version, fast, slow, errors, kept, bought, removed, dups = sys.argv[1:]
     m.set_model_version(version)
     for reason in ("ranker_failed", "deadline", "profile_unavailable"):
@@ -43,11 +44,11 @@ EXPORTER = textwrap.dedent("""
     sys.stdout.write("serving\\n"); sys.stdout.flush()
     sys.stdin.readline()  # the test says when the zero state has been scraped
     for _ in range(int(fast)):
-        m.observe(0.004, True, [])
+        observe_answer(0.004, True, [])
     for i in range(int(slow)):
-        m.observe(0.2, True, ["deadline"] if i % 2 else [])
+        observe_answer(0.2, True, ["deadline"] if i % 2 else [])
     for _ in range(int(errors)):
-        m.observe(0.004, False, ["ranker_failed"])
+        observe_answer(0.004, False, ["ranker_failed"])
     for kind, n in (("kept", kept), ("bought", bought), ("removed", removed)):
         m.FEEDBACK.labels(kind=kind, duplicate="false").inc(int(n))
     m.FEEDBACK.labels(kind="kept", duplicate="true").inc(int(dups))

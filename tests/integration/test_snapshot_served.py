@@ -55,7 +55,8 @@ def pa_embeddings(ids: list[str], moments: list[datetime], rng: np.random.Genera
 
 def test_offline_snapshot_and_served_feast_rows_give_the_same_features(world, tmp_path):
     from voicecart.features.online import ProfileStore
-    from voicecart.serving.bundle import catalog_with_stats, featurizer, stats_from_feast
+    from voicecart.ranking.features import featurizer
+    from voicecart.serving.bundle import catalog_with_stats, stats_from_feast
 
     snapshot, trained, moment = world["snapshot"], world["trained"], world["moment"]
     # offline: the lists of `moment` exactly as training and evaluation build them

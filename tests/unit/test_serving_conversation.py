@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 from voicecart.schemas import Intent
-from voicecart.serving.conversation import FollowUpKind, MemoryConversationStore, Turn, follow_up, size_of
+from voicecart.ranking.parse import FollowUpKind, follow_up, size_of
+from voicecart.serving.engine import MemoryConversationStore, Turn
 
 # utterance, kind (None = a new request), constraint / quantity words
 FOLLOW_UPS = [

@@ -176,7 +176,7 @@ def test_constraint_follow_up_picks_a_bigger_product(world):
     e = engine(world)
     first = ask(e, world["customer"], "add milk", conversation_id="c-big")
     bigger = ask(e, world["customer"], "the bigger one", conversation_id="c-big")
-    from voicecart.serving.conversation import size_of
+    from voicecart.ranking.parse import size_of
 
     before, after = size_of(first.product.title), size_of(bigger.product.title)
     if "no_alternative" in bigger.fallbacks:
@@ -239,12 +239,12 @@ def test_latency_counts_from_receipt_so_a_wait_for_a_thread_is_not_hidden(world)
 
 class DownConversations:
     def get(self, conversation_id, customer_id):
-        from voicecart.serving.conversation import ConversationUnavailable
+        from voicecart.serving.engine import ConversationUnavailable
 
         raise ConversationUnavailable("redis down")
 
     def put(self, conversation_id, turn):
-        from voicecart.serving.conversation import ConversationUnavailable
+        from voicecart.serving.engine import ConversationUnavailable
 
         raise ConversationUnavailable("redis down")
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 
-from voicecart.serving.health import CircuitBreaker, Health, State
+from voicecart.serving.engine import CircuitBreaker, Health, State
 
 
 class Clock:

@@ -4,7 +4,7 @@ import pyarrow as pa
 
 from voicecart.ranking import Catalog, parse
 from voicecart.schemas import CustomerProfile
-from voicecart.serving.speech import amount, confirmation, spoken_name, times_bought
+from voicecart.ranking.parse import amount, confirmation, spoken_name, times_bought
 
 CATALOG = Catalog.from_table(pa.table({
     "product_id": ["1", "2", "3", "4"],

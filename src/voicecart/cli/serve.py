@@ -55,7 +55,8 @@ def serve_cmd(
                       "[/yellow]")
 
     from voicecart.serving.bundle import stats_from_dataset, stats_from_feast
-    from voicecart.serving.profiles import FeastProfiles, profiles_from_dataset
+    from voicecart.features.online import FeastProfiles
+    from voicecart.serving.profiles import profiles_from_dataset
     from voicecart.serving.server import Service, serve
 
     try:

@@ -1,6 +1,7 @@
 """The online profile store: ONE Feast read per request, and pushes from feedback.
 
-Serving calls exactly this::
+The served engine holds a :class:`FeastProfiles` (a :class:`ProfileStore` opened lazily and reopened by the
+engine's circuit breaker while the store is down). Used directly::
 
     from voicecart.features.online import ProfileStore
     from voicecart.features.errors import FeatureStoreUnavailable
@@ -22,17 +23,21 @@ source; :func:`with_purchase` folds one bought product into a profile to make su
 
 from __future__ import annotations
 
+import logging
+import threading
 from collections.abc import Iterable
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
 from voicecart.config import FeatureSettings
 from voicecart.features.errors import FeatureStoreError, FeatureStoreUnavailable
-from voicecart.schemas.profile import CustomerProfile
+from voicecart.schemas.api import CustomerProfile
 
 if TYPE_CHECKING:
     import pyarrow as pa
     from feast import FeatureStore
+
+log = logging.getLogger("voicecart.features.online")
 
 PROFILE_COLUMNS = ("order_count", "mean_basket_size", "mean_days_between_orders", "last_order_ts",
                    "product_ids", "product_counts", "product_last_ts")
@@ -86,6 +91,58 @@ class ProfileStore:
         except Exception as exc:  # noqa: BLE001
             raise FeatureStoreUnavailable(f"online profile push failed ({type(exc).__name__}: {exc})") from None
         return len(rows)
+
+
+class FeastProfiles:
+    """The Feast online store, opened lazily and reopened by :meth:`probe`.
+
+    The engine's circuit breaker calls :meth:`probe` (in the background) while the store is
+    failing: it drops the current Feast objects and opens new ones, so a store whose connection
+    died (a truncated SQLite file, a restarted Redis) heals without a restart.
+    """
+
+    def __init__(self, settings: FeatureSettings) -> None:
+        self.settings = settings
+        self._store: Any = None
+        self._lock = threading.Lock()
+
+    def _open(self) -> "ProfileStore":
+        store = self._store
+        if store is not None:
+            return store
+        with self._lock:
+            if self._store is None:
+                self._store = ProfileStore.from_settings(self.settings)
+            return self._store
+
+    def get(self, customer_id: str) -> CustomerProfile | None:
+        return self._open().get(customer_id)
+
+    def probe(self) -> None:
+        """Reconnect, then one read; raises while the store is still down."""
+        with self._lock:
+            self._store = None
+        self._open().get(PROBE_CUSTOMER)
+
+    def warm_up(self) -> bool:
+        """Open the store and do one read before serving (Feast's first read is slow); False if down."""
+        try:
+            self._open().get(PROBE_CUSTOMER)
+            return True
+        except Exception as exc:  # noqa: BLE001 - down at start: serve by popularity, retry later
+            log.warning("online store not available at start-up, answering by popularity: %s", exc)
+            return False
+
+    def push(self, profiles: Iterable[CustomerProfile]) -> int:
+        return self._open().push(profiles)
+
+    def describe(self) -> str:
+        from voicecart.features.store import describe_online
+
+        return f"Feast online store ({describe_online(self.settings)})"
+
+
+PROBE_CUSTOMER = "voicecart-health-probe"
 
 
 def profile_from_row(customer_id: str, row: dict[str, Any]) -> CustomerProfile | None:

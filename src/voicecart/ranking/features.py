@@ -12,6 +12,7 @@ Times are epoch seconds (``voicecart.schemas.times``); durations are days.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -343,3 +344,16 @@ def candidate_features(profile: CustomerProfile | None, candidates: Candidates, 
     return feature_matrix(catalog, history, CustomerAggregates(history, catalog), np.zeros(n, dtype=np.int64),
                           candidates.product, np.asarray([0, n]), np.full(n, float(now)), candidates.text_score,
                           candidates.category_match, use_embedding=embedding)
+
+
+def featurizer(input_name: str, batched: bool) -> Callable[[CustomerProfile | None, Candidates, Catalog, float],
+                                                           dict[str, np.ndarray]]:
+    """The served ranker's input tensors from one request's candidates: ``{input_name: [n, F]}``, or ``[1, n, F]``
+    when the exported model takes a batch of lists (``batched``)."""
+
+    def featurize(profile: CustomerProfile | None, cands: Candidates, catalog: Catalog,
+                  now: float) -> dict[str, np.ndarray]:
+        x = candidate_features(profile, cands, catalog, now)
+        return {input_name: x[None] if batched else x}
+
+    return featurize

@@ -1,16 +1,31 @@
-"""Utterance parsing: intent, quantity, unit and the product mention from ASR text.
+"""The language of a voice turn: what the shopper said, and what the assistant says back.
 
-Rule-based on purpose: it runs on every request in microseconds, its behaviour is pinned by a
-table of utterances in ``tests/unit/test_parse_utterances.py``, and it never raises — anything it
-does not understand is ``Intent.unknown``.
+- :func:`parse`: intent, quantity, unit and the product mention from ASR text. Rule-based on purpose: it
+  runs on every request in microseconds, its behaviour is pinned by a table of utterances in
+  ``tests/unit/test_parse_utterances.py``, and it never raises — anything it does not understand is
+  ``Intent.unknown``.
+- :func:`follow_up`: a turn that refers to the last answer — "no, the other one" (next alternative), "the
+  organic one" / "the bigger one" (the same candidates under a constraint), "make it three" (quantity),
+  "cancel that" (undo); :func:`size_of` reads a size from a title for "bigger"/"smaller".
+- :func:`confirmation`: the sentence spoken back. "Added two 15 OZ National hamburger buns, the ones you
+  usually buy." The spoken name (:func:`spoken_name`) is the catalogue's size, brand tier (the store's own
+  label said as "store brand") and title, each said once (a title that already holds its brand or size does
+  not get it twice); a catalogue of codes (Ta-Feng) says "product 500804".
 """
 
 from __future__ import annotations
 
 import re
 import unicodedata
+from dataclasses import dataclass
+from enum import Enum
+from typing import TYPE_CHECKING
 
-from voicecart.schemas import Intent, ParsedUtterance
+from voicecart.ranking.taste import PRIVATE_BRANDS
+from voicecart.schemas import CustomerProfile, Intent, ParsedUtterance
+
+if TYPE_CHECKING:
+    from voicecart.ranking.catalog import Catalog
 
 MAX_CHARS = 300
 """Longer inputs are not one shopping request (a voice turn is a sentence or two). The request
@@ -28,6 +43,8 @@ _NUMBER_WORDS = {
     "hundred": 100,
 }
 _FRACTIONS = {"half": 0.5, "quarter": 0.25}
+_SAID = [w for w, v in sorted(_NUMBER_WORDS.items(), key=lambda kv: kv[1]) if v <= 12]
+"""The amounts said as words in a confirmation ("two"); larger ones are said as digits."""
 
 UNITS = {
     "gallon": "gallon", "gallons": "gallon", "gal": "gallon",
@@ -307,3 +324,139 @@ def _word_number(word: str) -> float | None:
 
 def _has_quantity(words: list[str]) -> bool:
     return any(re.fullmatch(r"\d+(\.\d+)?", w) or w in _NUMBER_WORDS for w in words)
+
+
+# -- follow-ups ------------------------------------------------------------------------------------
+
+class FollowUpKind(str, Enum):
+    next = "next"
+    constrain = "constrain"
+    quantity = "quantity"
+    cancel = "cancel"
+
+
+@dataclass(frozen=True)
+class FollowUp:
+    kind: FollowUpKind
+    constraint: str | None = None
+    """For ``constrain``: organic, bigger, smaller, cheaper, ... (the word the shopper used)."""
+    quantity_text: str | None = None
+    """For ``quantity``: the words after "make it", parsed by the utterance parser."""
+
+
+_NEXT = re.compile(
+    r"^(?:no[,.!]?\s*)?(?:not (?:that|this)(?: one)?|(?:the|an|a) ?other one|another one|something else|"
+    r"a different one|(?:the )?next one|try (?:again|another)|wrong one)[.!]?$")
+_CANCEL = re.compile(r"^(?:no[,.!]?\s*)?(?:cancel(?: that| it| this)?|never ?mind|undo(?: that| it)?|forget (?:it|that)|"
+                     r"scratch that|take (?:it|that) (?:out|back|off))[.!]?$")
+_QUANTITY = re.compile(r"^(?:no[,.!]?\s*)?(?:make (?:it|that)|change (?:it|that) to|i meant|actually|let'?s do)\s+(.+?)[.!]?$")
+_CONSTRAIN = re.compile(r"^(?:no[,.!]?\s*)?(?:i want |i meant |give me |get )?(?:the|a|an) ([a-z][a-z -]*?) (?:one|ones|kind|version)[.!]?$")
+CONSTRAINTS = {
+    "organic": "organic", "bigger": "bigger", "larger": "bigger", "big": "bigger", "large": "bigger",
+    "smaller": "smaller", "small": "smaller", "little": "smaller", "cheaper": "cheaper", "cheap": "cheaper",
+    "cheapest": "cheaper", "less expensive": "cheaper",
+}
+
+
+def follow_up(text: str) -> FollowUp | None:
+    """The follow-up this utterance is, or None when it is a new request."""
+    t = " ".join(text.lower().replace(",", ", ").split()).strip()
+    if _CANCEL.match(t):
+        return FollowUp(FollowUpKind.cancel)
+    if _NEXT.match(t):
+        return FollowUp(FollowUpKind.next)
+    if m := _QUANTITY.match(t):
+        return FollowUp(FollowUpKind.quantity, quantity_text=m.group(1))
+    if m := _CONSTRAIN.match(t):
+        words = m.group(1).strip()
+        if words not in ("other", "same", "next", "different"):
+            return FollowUp(FollowUpKind.constrain, constraint=CONSTRAINTS.get(words, words))
+    return None
+
+
+_SIZE_WORDS = {"mini": 0.5, "small": 1, "regular": 2, "medium": 2, "large": 3, "big": 3, "jumbo": 4,
+               "family size": 4, "family": 4, "value pack": 4, "bulk": 5}
+_UNIT_BASE = {"ml": ("ml", 1), "l": ("ml", 1000), "liter": ("ml", 1000), "litre": ("ml", 1000),
+              "gal": ("ml", 3785), "gallon": ("ml", 3785), "fl oz": ("ml", 29.6), "oz": ("g", 28.35),
+              "g": ("g", 1), "kg": ("g", 1000), "lb": ("g", 453.6), "lbs": ("g", 453.6), "ct": ("ct", 1),
+              "pack": ("ct", 1), "pk": ("ct", 1), "count": ("ct", 1)}
+_SIZE_RE = re.compile(r"(\d+(?:\.\d+)?)\s*(fl oz|ml|l|liter|litre|gal|gallon|oz|g|kg|lbs|lb|ct|pack|pk|count)\b")
+
+
+def size_of(title: str | None) -> tuple[str, float] | None:
+    """(kind, amount) from a product title: ("ml", 1000) for "1 l", ("word", 3) for "large"."""
+    if not title:
+        return None
+    t = title.lower()
+    if m := _SIZE_RE.search(t):
+        base, factor = _UNIT_BASE[m.group(2)]
+        return base, float(m.group(1)) * factor
+    for word, rank in sorted(_SIZE_WORDS.items(), key=lambda kv: -len(kv[0])):
+        if re.search(rf"\b{word}\b", t):
+            return "word", float(rank)
+    return None
+
+
+# -- what the assistant says back ------------------------------------------------------------------
+
+USUAL_COUNT = 2
+"""Bought in this many orders or more: "the ones you usually buy"; fewer, but bought: "the ones you bought before"."""
+
+_UNKNOWN_SPEECH = {
+    "negative_quantity": "Sorry, I can't add a negative amount. How many would you like?",
+    "quantity_out_of_range": "Sorry, that amount is more than I can add at once. How many would you like?",
+    "two_quantities": "Sorry, I heard two amounts. How many would you like?",
+    "too_long": "Sorry, that was a lot at once. Could you ask for one product at a time?",
+    "not_shopping": "Sorry, I can only help with your shopping cart.",
+}
+
+
+def amount(quantity: float, unit: str | None) -> str:
+    """How many, as said before the product: "two", "3 cans of", "" for one plain item."""
+    whole = float(quantity).is_integer() and 0 <= quantity < len(_SAID)
+    q = _SAID[int(quantity)] if whole else f"{quantity:g}"
+    if unit:
+        return f"{q} {unit}{'' if quantity == 1 else 's'} of"
+    return "" if quantity == 1 else q
+
+
+def spoken_name(catalog: Catalog, index: int) -> str:
+    """Size, brand tier and title of one catalogue product, as said aloud."""
+    title = catalog.titles[index] or f"product {catalog.product_ids[index]}"
+    said = title.lower()
+    words = []
+    size = " ".join((catalog.sizes[index] or "").split())
+    if size and size.lower() not in said:
+        words.append(size)
+    brand = (catalog.brands[index] or "").strip()
+    if brand.lower() in PRIVATE_BRANDS:
+        words.append("store brand")
+    elif brand and brand.lower() not in said:
+        words.append(brand)
+    return " ".join([*words, title])
+
+
+def times_bought(profile: CustomerProfile | None, product_id: str | None) -> int:
+    """Orders of this customer holding the product, from the one profile row (0 when unknown)."""
+    if profile is None or product_id is None:
+        return 0
+    try:
+        return int(profile.product_counts[profile.product_ids.index(product_id)])
+    except ValueError:
+        return 0
+
+
+def confirmation(parsed: ParsedUtterance, name: str | None, bought: int = 0) -> str:
+    """The sentence the assistant speaks back for a new request (``name`` None: nothing found)."""
+    if parsed.intent is Intent.unknown:
+        return _UNKNOWN_SPEECH.get(parsed.reason or "", "Sorry, I didn't catch what to add. Could you say it again?")
+    if name is None:
+        return f"Sorry, I couldn't find {parsed.mention or 'that'}."
+    habit = ("the ones you usually buy" if bought >= USUAL_COUNT
+             else "the ones you bought before" if bought > 0 else None)
+    if parsed.intent is Intent.remove:
+        return f"Removed {name} from your cart."
+    if parsed.intent is Intent.ask:
+        return f"I found {name}{', ' + habit if habit else ''}."
+    what = " ".join(w for w in (amount(parsed.quantity, parsed.unit), name) if w)
+    return f"Added {what}, {habit}." if habit else f"Added {what} to your cart."

@@ -12,6 +12,7 @@ from voicecart.schemas.canonical import (
     arrow_schema,
 )
 from voicecart.schemas.api import (
+    CustomerProfile,
     FeedbackEvent,
     FeedbackKind,
     Intent,
@@ -20,7 +21,6 @@ from voicecart.schemas.api import (
     ResolveRequest,
     ResolveResponse,
 )
-from voicecart.schemas.profile import CustomerProfile
 from voicecart.schemas.model import DataWindow, ModelMetadata
 
 __all__ = [

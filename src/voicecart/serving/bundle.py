@@ -14,11 +14,10 @@ from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 
-import numpy as np
 import pyarrow as pa
 
-from voicecart.ranking.catalog import Candidates, Catalog, ProductStats
-from voicecart.schemas import CustomerProfile
+from voicecart.ranking.catalog import Catalog, ProductStats
+from voicecart.ranking.features import featurizer
 from voicecart.schemas.times import epoch_array
 from voicecart.serving.engine import ServingModel
 from voicecart.serving.errors import BundleError
@@ -67,17 +66,6 @@ def catalog_with_stats(catalog: Catalog, rows: pa.Table | None) -> Catalog:
         return catalog
     moment = float(epoch_array(rows.column("event_timestamp")).max())
     return catalog.at(ProductStats.from_rows(rows, catalog.index, len(catalog), moment))
-
-
-def featurizer(input_name: str, batched: bool):  # noqa: ANN201 - returns engine.Featurizer
-    """The ranker's input tensors from one request's candidates (ONE feature code: ranking.features)."""
-    from voicecart.ranking.features import candidate_features
-
-    def featurize(profile: CustomerProfile, cands: Candidates, catalog: Catalog, now: float) -> dict[str, np.ndarray]:
-        x = candidate_features(profile, cands, catalog, now)  # [n, F]
-        return {input_name: x[None] if batched else x}  # [1, n, F]
-
-    return featurize
 
 
 def load_serving_model(model_dir: str | Path, *, stats: StatsSource | None = None,

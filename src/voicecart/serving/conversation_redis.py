@@ -2,7 +2,7 @@
 
 One key per conversation (``<prefix><conversation_id>``) holding the turn as JSON, written with
 the conversation TTL (``SET ... EX``). Reads and writes have a short socket timeout and no
-retries; failures feed a circuit breaker (``health.CircuitBreaker``), so a Redis that is down or
+retries; failures feed a circuit breaker (``engine.CircuitBreaker``), so a Redis that is down or
 hung costs a turn at most one timeout, and after that nothing: turns are answered as new requests
 and say ``conversation_unavailable``.
 """
@@ -12,8 +12,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from voicecart.serving.conversation import ConversationUnavailable, Turn
-from voicecart.serving.health import CircuitBreaker
+from voicecart.serving.engine import CircuitBreaker, ConversationUnavailable, Turn
 
 
 class RedisConversationStore:

@@ -4,37 +4,52 @@ Each step is a small function with typed input and output; :class:`ResolutionEng
 under a per-request deadline and answers anyway when a dependency fails (less personal, and it
 says so in ``personalized``/``fallbacks``). The KServe classes in :mod:`voicecart.serving.server`
 only adapt this object to the protocol; tests and the benchmark use it in process as well.
+
+What the engine owns besides the steps:
+
+- **dependency health**: a :class:`CircuitBreaker` per dependency (profile store, conversation Redis,
+  Triton). One that fails ``failures`` times in a row is *open*: requests skip it at once and answer
+  without it. While open, one trial call at a time runs in a background thread every ``retry_s`` (the
+  half-open state); it may reconnect first (a store whose connection died never heals by itself). Its
+  success closes the breaker. Requests never wait for a trial. :class:`Health` is the readiness report.
+- **conversations**: the :class:`Turn` kept per ``conversation_id`` so follow-ups resolve (what they say
+  is read by ``ranking.parse.follow_up``), in a :class:`ConversationStore`: :class:`MemoryConversationStore`
+  here (TTL'd, bounded, one process), or ``conversation_redis.RedisConversationStore`` (shared by replicas),
+  chosen by ``serving.conversations.type`` through :func:`conversation_store`.
+- **canary arms**: which customers the canary answers, and what each arm answered.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import re
 import threading
 import time
 import uuid
+from collections import OrderedDict
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import Protocol
+from enum import Enum
+from typing import Any, Protocol
 
 import numpy as np
 
 from voicecart.config import ServingSettings
 from voicecart.ranking.catalog import Candidates, Catalog
-from voicecart.ranking.parse import parse
+from voicecart.ranking.parse import (FollowUp, FollowUpKind, amount, confirmation, follow_up, parse, size_of,
+                                     spoken_name, times_bought)
 from voicecart.schemas import (CustomerProfile, FeedbackEvent, Intent, ParsedUtterance, ProductRef,
                                ResolveRequest, ResolveResponse)
 from voicecart.serving import metrics
-from voicecart.serving.conversation import (ConversationStore, ConversationUnavailable, FollowUp, FollowUpKind,
-                                            MemoryConversationStore, Turn, follow_up)
-from voicecart.serving.health import CircuitBreaker, Health
+from voicecart.serving.errors import ServingError
 from voicecart.serving.predictor import Scorer
-from voicecart.serving.speech import amount, confirmation, spoken_name, times_bought
 
 log = logging.getLogger("voicecart.serving.requests")
+health_log = logging.getLogger("voicecart.serving.health")
 
 N_ALTERNATIVES = 3
 
@@ -134,6 +149,238 @@ def _say(*parts: str) -> str:
     return " ".join(p for p in parts if p)
 
 
+# -- dependency health ------------------------------------------------------------------------------
+
+class State(str, Enum):
+    closed = "closed"
+    open = "open"
+    half_open = "half_open"
+
+
+class CircuitBreaker:
+    """closed --(``failures`` in a row)--> open --(``retry_s``)--> half-open trial --> closed | open."""
+
+    def __init__(self, name: str, trial: Callable[[], object], failures: int = 3, retry_s: float = 2.0,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.name = name
+        self.trial = trial
+        self.failures = failures
+        self.retry_s = retry_s
+        self.clock = clock
+        self.state = State.closed
+        self.consecutive = 0
+        self.last_error: str | None = None
+        self.opened_at: float | None = None
+        self._lock = threading.Lock()
+        metrics.set_breaker(name, self.state.value)
+
+    def allow(self) -> bool:
+        """May a request call the dependency now? When open and a trial is due, start one (in the background)."""
+        if self.state is State.closed:
+            return True
+        start = False
+        with self._lock:
+            if self.state is State.open and self.clock() - (self.opened_at or 0.0) >= self.retry_s:
+                self._set(State.half_open)
+                start = True
+        if start:
+            threading.Thread(target=self._run_trial, name=f"{self.name}-trial", daemon=True).start()
+        return False
+
+    def success(self) -> None:
+        if self.consecutive or self.state is not State.closed:
+            with self._lock:
+                self.consecutive = 0
+                if self.state is not State.closed:
+                    health_log.warning("%s recovered: breaker closed", self.name)
+                    self._set(State.closed)
+
+    def failure(self, error: str) -> None:
+        with self._lock:
+            self.consecutive += 1
+            self.last_error = error
+            if self.state is State.closed and self.consecutive >= self.failures:
+                health_log.warning("%s failed %d times in a row (%s): breaker open, retrying every %.1fs",
+                            self.name, self.consecutive, error, self.retry_s)
+                self.opened_at = self.clock()
+                self._set(State.open)
+
+    def _run_trial(self) -> None:
+        try:
+            self.trial()
+        except Exception as exc:  # noqa: BLE001 - still down: stay open, try again later
+            with self._lock:
+                self.last_error = f"{type(exc).__name__}: {exc}"[:300]
+                self.opened_at = self.clock()
+                self._set(State.open)
+            return
+        self.success()
+
+    def _set(self, state: State) -> None:
+        self.state = state
+        metrics.set_breaker(self.name, state.value)
+
+    def report(self) -> dict:
+        out: dict = {"state": self.state.value}
+        if self.state is not State.closed:
+            out["error"] = self.last_error
+            opened = self.clock() if self.opened_at is None else self.opened_at
+            out["since_s"] = round(self.clock() - opened, 3)
+        return out
+
+
+class Health:
+    """The breakers of one server process, read by the readiness route (no dependency is called)."""
+
+    def __init__(self) -> None:
+        self.breakers: dict[str, CircuitBreaker] = {}
+
+    def add(self, breaker: CircuitBreaker) -> CircuitBreaker:
+        self.breakers[breaker.name] = breaker
+        return breaker
+
+    def degraded(self) -> list[str]:
+        return sorted(name for name, b in self.breakers.items() if b.state is not State.closed)
+
+    def report(self) -> dict:
+        return {name: b.report() for name, b in sorted(self.breakers.items())}
+
+
+# -- conversations ----------------------------------------------------------------------------------
+
+@dataclass
+class Turn:
+    """What a conversation remembers: the last answer's ranked candidates and where we are in them."""
+
+    customer_id: str
+    request_id: str
+    product_ids: list[str]
+    """Candidates in ranked order (best first)."""
+    titles: list[str | None]
+    scores: list[float]
+    rel_price: list[float]
+    position: int
+    """Index of the product currently in the cart for this turn."""
+    quantity: float
+    unit: str | None
+    intent: Any
+    personalized: bool
+    cancelled: bool = False
+    expires_at: float = 0.0
+    rejected: set[int] = field(default_factory=set)
+
+    @property
+    def product_id(self) -> str | None:
+        return self.product_ids[self.position] if 0 <= self.position < len(self.product_ids) else None
+
+    def next_position(self) -> int | None:
+        """The best-ranked candidate not yet rejected (after the current one)."""
+        for i in range(len(self.product_ids)):
+            if i != self.position and i not in self.rejected:
+                return i
+        return None
+
+    def constrained_position(self, constraint: str) -> int | None:
+        """The best-ranked candidate (not the current one) that satisfies the constraint."""
+        others = [i for i in range(len(self.product_ids)) if i != self.position and i not in self.rejected]
+        if constraint in ("bigger", "smaller"):
+            here = size_of(self.titles[self.position])
+            sign = 1 if constraint == "bigger" else -1
+            for i in others:
+                there = size_of(self.titles[i])
+                if here and there and here[0] == there[0] and sign * (there[1] - here[1]) > 0:
+                    return i
+            return None
+        if constraint == "cheaper":
+            price = np.asarray(self.rel_price, dtype=np.float64)
+            for i in others:
+                if price[i] < price[self.position] - 1e-6:
+                    return i
+            return None
+        word = re.compile(rf"\b{re.escape(constraint)}\b")
+        for i in others:
+            if self.titles[i] and word.search(self.titles[i].lower()):
+                return i
+        return None
+
+    def to_dict(self) -> dict:
+        """JSON-ready (the Redis backend stores it); :meth:`from_dict` reads it back."""
+        return {"customer_id": self.customer_id, "request_id": self.request_id, "product_ids": self.product_ids,
+                "titles": self.titles, "scores": self.scores, "rel_price": self.rel_price,
+                "position": self.position, "quantity": self.quantity, "unit": self.unit,
+                "intent": getattr(self.intent, "value", self.intent), "personalized": self.personalized,
+                "cancelled": self.cancelled, "rejected": sorted(self.rejected)}
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "Turn":
+        return cls(**{**data, "intent": Intent(data["intent"]), "rejected": set(data["rejected"])})
+
+
+class ConversationUnavailable(ServingError):
+    """The conversation store did not answer (the turn is answered as a new request)."""
+
+
+class ConversationStore(Protocol):
+    """conversation_id -> the last Turn, for ``ttl_s`` seconds after it was written."""
+
+    def get(self, conversation_id: str, customer_id: str) -> Turn | None:
+        """The turn, or None (unknown, expired, or another customer's); raises ConversationUnavailable."""
+        ...
+
+    def put(self, conversation_id: str, turn: Turn) -> None:
+        ...
+
+
+class MemoryConversationStore:
+    """conversation_id -> Turn, with a TTL (seconds) and a bound on how many are kept (LRU)."""
+
+    def __init__(self, ttl_s: float = 300.0, max_conversations: int = 10_000) -> None:
+        self.ttl_s = ttl_s
+        self.max_conversations = max_conversations
+        self._turns: OrderedDict[str, Turn] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, conversation_id: str, customer_id: str, now: float | None = None) -> Turn | None:
+        now = time.monotonic() if now is None else now
+        with self._lock:
+            turn = self._turns.get(conversation_id)
+            if turn is None:
+                return None
+            if turn.expires_at < now or turn.customer_id != customer_id:
+                if turn.expires_at < now:
+                    del self._turns[conversation_id]
+                return None
+            self._turns.move_to_end(conversation_id)
+            return turn
+
+    def put(self, conversation_id: str, turn: Turn, now: float | None = None) -> None:
+        now = time.monotonic() if now is None else now
+        turn.expires_at = now + self.ttl_s
+        with self._lock:
+            self._turns[conversation_id] = turn
+            self._turns.move_to_end(conversation_id)
+            while len(self._turns) > self.max_conversations:
+                self._turns.popitem(last=False)
+
+    def __len__(self) -> int:
+        return len(self._turns)
+
+
+def conversation_store(settings: Any, redis_url: str | None, health: Any = None) -> ConversationStore:
+    """The store ``settings.conversations`` names (ServingSettings); ``redis_url`` is the online store's
+    (None when the online store is not Redis: the conversation store then needs its own ``url``)."""
+    conf = settings.conversations
+    if conf.type == "redis":
+        from voicecart.serving.conversation_redis import RedisConversationStore
+
+        if not (conf.url or redis_url):
+            raise ValueError("serving.conversations.type is redis but neither serving.conversations.url nor a Redis "
+                             "online store (features.online) names one")
+        return RedisConversationStore(conf.url or redis_url, settings.conversation_ttl_s, conf.key_prefix,
+                                      conf.timeout_s, settings=settings, health=health)
+    return MemoryConversationStore(settings.conversation_ttl_s, conf.max_conversations)
+
+
 # -- canary arms -----------------------------------------------------------------------------------
 
 ERROR_FALLBACKS = ("ranker_failed", "deadline")
@@ -169,6 +416,15 @@ class ArmCounts:
     def as_dict(self) -> dict[str, int]:
         return {"requests": self.requests, "errors": self.errors, "slow": self.slow, "feedback": self.feedback,
                 "kept": self.kept}
+
+
+def observe_answer(latency_s: float, personalized: bool, fallbacks: list[str]) -> None:
+    """One answer in the Prometheus metrics (``serving.metrics``): the engine's latency, personal or not, its
+    fallbacks."""
+    metrics.RESOLVE_LATENCY.observe(latency_s)
+    metrics.RESOLVES.labels(personalized=str(personalized).lower()).inc()
+    for reason in fallbacks:
+        metrics.FALLBACKS.labels(reason=reason).inc()
 
 
 # -- the engine -----------------------------------------------------------------------------------
@@ -276,7 +532,7 @@ class ResolutionEngine:
                                                "conversation_id": conversation_id, "arm": arm,
                                                "fallbacks": fallbacks + [f for f in response.fallbacks
                                                                          if f not in fallbacks]})
-        metrics.observe(done - start, response.personalized, response.fallbacks)
+        observe_answer(done - start, response.personalized, response.fallbacks)
         self.arms[arm].answer(response, self.settings.deadline_ms)
         self._log(request, response)
         return response

@@ -4,6 +4,8 @@ Two latencies: ``voicecart_request_latency_seconds`` times each HTTP request fro
 the server to the last byte of its response (queueing for a worker thread included: what a
 client feels, less the network), by route; ``voicecart_resolve_latency_seconds`` times the engine
 alone (parse to answer). Under load the first grows and the second does not: the gap is queueing.
+The engine records each answer itself (``serving.engine.observe_answer``), so this module's code is not on
+the request path.
 """
 
 from __future__ import annotations
@@ -26,13 +28,6 @@ FEEDBACK_CONFLICTS = Counter("voicecart_feedback_conflicts_total", "Feedback ref
 RELOADS = Counter("voicecart_model_reloads_total", "Hot reloads of the champion", ["outcome"])
 BREAKER = Gauge("voicecart_dependency_up", "1 when the dependency's circuit breaker is closed", ["dependency"])
 BAD_REQUESTS = Counter("voicecart_bad_requests_total", "Requests refused with a 4xx", ["route", "status"])
-
-
-def observe(latency_s: float, personalized: bool, fallbacks: list[str]) -> None:
-    RESOLVE_LATENCY.observe(latency_s)
-    RESOLVES.labels(personalized=str(personalized).lower()).inc()
-    for reason in fallbacks:
-        FALLBACKS.labels(reason=reason).inc()
 
 
 def set_model_version(version: str, previous: str | None = None) -> None:

@@ -1,24 +1,18 @@
-"""Where the engine gets customer profiles, and how feedback updates them.
+"""Profiles without a store, and how feedback updates profiles.
 
-:class:`FeastProfiles` is the real online store (``voicecart.features.online.ProfileStore``, ONE
-Feast read per request) opened lazily, so a server that starts while the store is down answers by
-popularity and picks the store up when it comes back. :class:`StaticProfiles` holds profiles
-built offline in memory (no store configured: the local demo and unit tests).
+The real online store the engine reads is ``voicecart.features.online.FeastProfiles`` (ONE Feast read per
+request). :class:`StaticProfiles` holds profiles built offline in memory (no store configured: the local
+demo and unit tests); :func:`feedback_push` folds feedback events into profile rows for either.
 """
 
 from __future__ import annotations
 
-import logging
-import threading
 from collections.abc import Iterable, Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from voicecart.config import FeatureSettings
 from voicecart.schemas import CustomerProfile, FeedbackEvent
-
-log = logging.getLogger("voicecart.serving.profiles")
 
 
 class StaticProfiles:
@@ -41,59 +35,6 @@ class StaticProfiles:
         return n
 
 
-class FeastProfiles:
-    """The Feast online store, opened lazily and reopened by :meth:`probe`.
-
-    The engine's circuit breaker calls :meth:`probe` (in the background) while the store is
-    failing: it drops the current Feast objects and opens new ones, so a store whose connection
-    died (a truncated SQLite file, a restarted Redis) heals without a restart.
-    """
-
-    def __init__(self, settings: FeatureSettings) -> None:
-        self.settings = settings
-        self._store: Any = None
-        self._lock = threading.Lock()
-
-    def _open(self) -> Any:
-        from voicecart.features.online import ProfileStore
-
-        store = self._store
-        if store is not None:
-            return store
-        with self._lock:
-            if self._store is None:
-                self._store = ProfileStore.from_settings(self.settings)
-            return self._store
-
-    def get(self, customer_id: str) -> CustomerProfile | None:
-        return self._open().get(customer_id)
-
-    def probe(self) -> None:
-        """Reconnect, then one read; raises while the store is still down."""
-        with self._lock:
-            self._store = None
-        self._open().get(PROBE_CUSTOMER)
-
-    def warm_up(self) -> bool:
-        """Open the store and do one read before serving (Feast's first read is slow); False if down."""
-        try:
-            self._open().get(PROBE_CUSTOMER)
-            return True
-        except Exception as exc:  # noqa: BLE001 - down at start: serve by popularity, retry later
-            log.warning("online store not available at start-up, answering by popularity: %s", exc)
-            return False
-
-    def push(self, profiles: Iterable[CustomerProfile]) -> int:
-        return self._open().push(profiles)
-
-    def describe(self) -> str:
-        s = self.settings
-        from voicecart.features.store import describe_online
-
-        return f"Feast online store ({describe_online(s)})"
-
-
-PROBE_CUSTOMER = "voicecart-health-probe"
 
 
 def profile_updates(events: Sequence[FeedbackEvent], profiles: Any) -> list[CustomerProfile]:

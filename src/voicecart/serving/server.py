@@ -38,11 +38,9 @@ from voicecart.config import Settings
 from voicecart.schemas import FeedbackEvent, ResolveRequest
 from voicecart.serving import metrics
 from voicecart.serving.bundle import load_serving_model
-from voicecart.serving.conversation import conversation_store
-from voicecart.serving.engine import ResolutionEngine
+from voicecart.serving.engine import Health, ResolutionEngine, conversation_store
 from voicecart.serving.errors import BundleError
 from voicecart.serving.feedback import FeedbackIntake, FeedbackLog, outside_window
-from voicecart.serving.health import Health
 from voicecart.serving.openapi import RANKER_SUFFIX, allowed_methods, check_v2_request, openapi_document
 
 log = logging.getLogger("voicecart.serving.server")
