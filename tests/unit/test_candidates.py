@@ -96,3 +96,15 @@ def test_k_caps_the_list(catalog, tmp_path):
     again = Catalog.load(path)
     assert ids(again, again.candidates("milk", 5)) == ids(cat, cat.candidates("milk", 5))
     assert np.array_equal(again.stats.popularity, cat.stats.popularity)
+
+
+@pytest.mark.parametrize("tokens", [["milk"], ["milk", "gallon"], ["milk", "milk"], ["berry", "organic", "pint"],
+                                    ["zzz"], ["bread", "zzz", "whole"]])
+def test_text_scores_are_bm25s_own_scores(catalog, tokens):
+    """The request path sums bm25s's precomputed postings itself (no np.add.at): the same scores as the
+    library's get_scores, token by token in query order."""
+    cat = catalog()
+    bm25 = cat._bm25
+    known = [t for t in tokens if t in bm25.vocab_dict]
+    expected = bm25.get_scores(known) if known else np.zeros(len(cat), dtype=np.float32)
+    np.testing.assert_array_equal(cat._text_scores(tokens), expected)

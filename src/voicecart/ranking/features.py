@@ -189,7 +189,9 @@ class CustomerAggregates:
         if catalog.vectors is not None:
             factors = catalog.vectors.factors
             vec = np.zeros((n_u, factors.shape[1]), dtype=np.float64)
-            np.add.at(vec, row, w[:, None] * factors[prod])
+            if len(row):  # rows are sorted (pair keys are): one sum per row's run, not np.add.at's scatter
+                starts = np.flatnonzero(np.r_[True, row[1:] != row[:-1]])
+                vec[row[starts]] = np.add.reduceat(w[:, None] * factors[prod], starts, axis=0)
             self.vector = (vec / np.maximum(np.linalg.norm(vec, axis=1, keepdims=True), 1e-9)).astype(np.float32)
 
     @staticmethod

@@ -15,6 +15,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 import unicodedata
 from dataclasses import dataclass
@@ -114,12 +115,18 @@ _CATEGORY = re.compile(r"^(?:category|subclass|aisle|department|code)?\s*(\d{2,6
 _TOKEN = re.compile(r"[a-z0-9][a-z0-9.'\-]*")
 
 
+@functools.lru_cache(maxsize=4096)
+def _phrase_re(phrase: str) -> re.Pattern[str]:
+    return re.compile(rf"(?:^| ){re.escape(phrase)}(?= |$)")
+
+
 def _phrase(text: str, phrase: str) -> re.Match[str] | None:
-    return re.search(rf"(?:^| ){re.escape(phrase)}(?= |$)", text)
+    """The phrase as whole words in the text (the substring test first: most phrases are not there)."""
+    return _phrase_re(phrase).search(text) if phrase in text else None
 
 
 def _strip(text: str, phrase: str) -> str:
-    return re.sub(rf"(?:^| ){re.escape(phrase)}(?= |$)", " ", text)
+    return _phrase_re(phrase).sub(" ", text) if phrase in text else text
 
 
 def normalize(text: str | bytes | None) -> str:

@@ -129,7 +129,8 @@ def rank_step(model: ServingModel, cands: Candidates, feeds: dict[str, np.ndarra
 def answer_step(model: ServingModel, request_id: str, parsed: ParsedUtterance, ranked: Ranked, position: int = 0,
                 fallbacks: list[str] | None = None, reason: str | None = None,
                 profile: CustomerProfile | None = None) -> ResolveResponse:
-    refs = [_ref(model.catalog, int(p), float(s)) for p, s in zip(ranked.product, ranked.score)]
+    shown = min(len(ranked.product), max(position, N_ALTERNATIVES) + 1)  # the answer and its alternatives
+    refs = [_ref(model.catalog, int(p), float(s)) for p, s in zip(ranked.product[:shown], ranked.score[:shown])]
     product = refs[position] if position < len(refs) else None
     alternatives = [r for i, r in enumerate(refs) if i != position][:N_ALTERNATIVES]
     name = None if product is None else spoken_name(model.catalog, int(ranked.product[position]))
