@@ -7,6 +7,7 @@ not answer a spoken apology.
 
 from __future__ import annotations
 
+import gc
 import logging
 import time
 from collections.abc import AsyncIterator
@@ -70,6 +71,10 @@ def create_app(settings: GatewaySettings, endpoint: Endpoint | None = None,
             from voicecart.gateway.alexa import AlexaSkill
 
             state["alexa"] = AlexaSkill(settings.alexa, conversations)
+        # Everything imported so far (the platforms' SDKs, protobuf, pydantic models) lives as long as the
+        # process: move it out of the collector's reach so a full collection never walks it mid-turn.
+        gc.collect()
+        gc.freeze()
         yield
         await state["endpoint"].close()
         await state["identity"].close()
@@ -79,12 +84,12 @@ def create_app(settings: GatewaySettings, endpoint: Endpoint | None = None,
     if settings.dialogflow.enabled:
         from voicecart.gateway.dialogflow import error as dialogflow_error
 
-        app.add_api_route(DIALOGFLOW_PATH, _route("dialogflow", state, dialogflow_error, settings.max_body_bytes),
-                          methods=["POST"])
+        app.add_route(DIALOGFLOW_PATH, _route("dialogflow", state, dialogflow_error, settings.max_body_bytes),
+                      methods=["POST"])
     if settings.alexa.enabled:
         from voicecart.gateway.alexa import error as alexa_error
 
-        app.add_api_route(ALEXA_PATH, _route("alexa", state, alexa_error, settings.max_body_bytes), methods=["POST"])
+        app.add_route(ALEXA_PATH, _route("alexa", state, alexa_error, settings.max_body_bytes), methods=["POST"])
 
     @app.get("/healthz")
     async def healthz() -> Response:
@@ -99,7 +104,8 @@ def create_app(settings: GatewaySettings, endpoint: Endpoint | None = None,
 
 
 def _route(platform: str, state: dict[str, Any], error: Any, max_bytes: int) -> Any:
-    """The POST route of one platform: its adapter's answer, or its shape of a 413 or of a failed turn."""
+    """The POST route of one platform: its adapter's answer, or its shape of a 413 or of a failed turn (a plain
+    Starlette route: the body is read raw, so FastAPI's parameter machinery has nothing to do on a turn)."""
     async def route(request: Request) -> Response:
         start = time.perf_counter()
         try:

@@ -21,12 +21,11 @@ What the engine owns besides the steps:
 
 from __future__ import annotations
 
-import json
 import logging
+import os
 import re
 import threading
 import time
-import uuid
 from collections import OrderedDict
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -37,6 +36,7 @@ from enum import Enum
 from typing import Any, Protocol
 
 import numpy as np
+import orjson
 
 from voicecart.config import ServingSettings
 from voicecart.ranking.catalog import Candidates, Catalog
@@ -144,6 +144,11 @@ def answer_step(model: ServingModel, request_id: str, parsed: ParsedUtterance, r
 
 def _ref(catalog: Catalog, index: int, score: float | None) -> ProductRef:
     return ProductRef(id=str(catalog.product_ids[index]), title=catalog.titles[index], score=score)
+
+
+def _new_id() -> str:
+    """128 random bits as 32 hex digits (what ``uuid4().hex`` gave, without building a UUID object)."""
+    return os.urandom(16).hex()
 
 
 def _say(*parts: str) -> str:
@@ -516,8 +521,8 @@ class ResolutionEngine:
         received = start if received_at is None else min(received_at, start)
         deadline = received + self.settings.deadline_ms / 1000
         arm, model = self.arm(request.customer_id)  # one version for the whole request
-        request_id = request.request_id or uuid.uuid4().hex
-        conversation_id = request.conversation_id or uuid.uuid4().hex
+        request_id = request.request_id or _new_id()
+        conversation_id = request.conversation_id or _new_id()
         fallbacks: list[str] = []
         turn = self._turn_of(conversation_id, request.customer_id, fallbacks) if request.conversation_id else None
         followed = follow_up(request.utterance) if turn is not None else None
@@ -704,7 +709,7 @@ class ResolutionEngine:
                   "model_version": response.model_version, "arm": response.arm, "latency_ms": response.latency_ms}
         if self.settings.log_utterances:
             record["utterance"] = request.utterance
-        log.info(json.dumps(record))
+        log.info(orjson.dumps(record).decode())
 
     def close(self) -> None:
         self._pool.shutdown(wait=False, cancel_futures=True)
