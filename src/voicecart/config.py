@@ -185,6 +185,10 @@ class ServingSettings(BaseModel):
     max_body_bytes: int = Field(default=64 * 1024, ge=1024)
     max_instances: int = Field(default=16, ge=1, le=1024)
     """Most ResolveRequests in one V1 predict call."""
+    resolve_threads: int = Field(default=16, ge=1, le=256)
+    """Threads per server process that run resolves (and V2 scores, feedback appends) off the event loop. The
+    in-process ranker is CPU work under one GIL, so threads beyond a few only contend; a remote predictor
+    (Triton), a Redis conversation store or a slow online store holds a thread per request while it waits."""
     feedback_db: Path = Path("runs/feedback/events.sqlite")
     """The durable feedback log (SQLite WAL); events are appended here before the 2xx. A relative
     path is resolved once, against the working directory at start-up, and printed."""

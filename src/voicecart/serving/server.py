@@ -426,7 +426,7 @@ class Service:
         self.engine = ResolutionEngine(model, profiles, s, max_candidates=settings.ranking.max_candidates,
                                        on_feedback=self.intake.receive, conversations=conversations,
                                        health=self.health)
-        self.pool = ThreadPoolExecutor(max_workers=16, thread_name_prefix="resolve")
+        self.pool = ThreadPoolExecutor(max_workers=s.resolve_threads, thread_name_prefix="resolve")
         self._reload_lock = threading.Lock()
         self._products: tuple[str, frozenset[str]] = ("", frozenset())
         canary, percent = self._load_canary()
