@@ -58,3 +58,12 @@ def test_watcher_picks_up_a_promotion(bundle, tmp_path):
             break
         time.sleep(0.05)
     assert service.engine.model.version == "v0002"
+
+
+def test_the_resolve_pool_has_the_configured_size(bundle, tmp_path, monkeypatch):
+    monkeypatch.setenv("VOICECART_SERVING__RESOLVE_THREADS", "3")
+    settings = Settings()
+    settings = settings.model_copy(update={"serving": settings.serving.model_copy(
+        update={"feedback_db": tmp_path / "fb.sqlite"})})
+    service = Service(bundle, settings, profiles=None)
+    assert settings.serving.resolve_threads == 3 and service.pool._max_workers == 3
