@@ -291,7 +291,12 @@ def sweep(url: str, rates: list[float], n: int, repeats: int, customers: list[st
 
 
 def best_rate(rows: list[dict], bound_ms: float = 10.0) -> str:
-    ok = [r["rate"] for r in rows if r["p99"] <= bound_ms and r["errors"] == 0]
+    """The highest rate served at that rate, with p99 <= bound, no error and the full path: a personalized share
+    within 5% of the lowest rate's (an overloaded server whose breaker sheds the profile reads answers fast by
+    popularity: degraded, not capacity)."""
+    full = rows[0]["personalized"] if rows else 0.0
+    ok = [r["rate"] for r in rows if r["p99"] <= bound_ms and r["errors"] == 0 and r["personalized"] >= 0.95 * full
+          and r["achieved"] >= 0.98 * r["rate"]]
     tried = ", ".join(f"{r['rate']:.0f}" for r in rows)
     return f"{max(ok):.0f}" if ok else f"none of {tried}"
 
@@ -431,7 +436,8 @@ def report(args, healthy: dict, heys: dict, hung: dict | None, remote, mix: dict
             lines.append(f"| transformer -> {what} | {res['rate']:.0f} | {res['achieved']:.0f} | {res['p50']:.2f} | "
                          f"{res['p99']:.2f} [{res['p99_min']:.1f}–{res['p99_max']:.1f}] | {res['engine_p99']:.2f} | "
                          f"{res['errors']} | {res['personalized']:.0%} | {res['p99'] / base['p99']:.2f}x |")
-    lines += ["", "Highest rate with p99 <= 10 ms and no error: " + "; ".join(
+    lines += ["", "Highest rate achieved with p99 <= 10 ms, no error and the full path (personalized as at the "
+              "lowest rate): " + "; ".join(
         f"{w} worker(s): {best_rate(rows)} req/s" for w, rows in sorted(healthy.items()))
         + (f"; transformer -> predictor: {best_rate(remote[1])} req/s." if remote else "."), "",
         "### hey (Debian's load generator)", "", "| workers | mode | requests/s | p50 ms | p99 ms | 200s |",
