@@ -39,6 +39,9 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("voicecart.features.online")
 
+PROBE_CUSTOMER = "voicecart-health-probe"
+"""The customer id health probes read: no such customer, so a read that answers proves the store works."""
+
 PROFILE_COLUMNS = ("order_count", "mean_basket_size", "mean_days_between_orders", "last_order_ts",
                    "product_ids", "product_counts", "product_last_ts")
 
@@ -141,8 +144,6 @@ class FeastProfiles:
 
         return f"Feast online store ({describe_online(self.settings)})"
 
-
-PROBE_CUSTOMER = "voicecart-health-probe"
 
 
 def profile_from_row(customer_id: str, row: dict[str, Any]) -> CustomerProfile | None:

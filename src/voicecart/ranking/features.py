@@ -348,8 +348,11 @@ def candidate_features(profile: CustomerProfile | None, candidates: Candidates, 
                           candidates.category_match, use_embedding=embedding)
 
 
-def featurizer(input_name: str, batched: bool) -> Callable[[CustomerProfile | None, Candidates, Catalog, float],
-                                                           dict[str, np.ndarray]]:
+Featurizer = Callable[[CustomerProfile | None, Candidates, Catalog, float], dict[str, np.ndarray]]
+"""(profile, candidates, catalog, now) -> the ranker's input tensors by name (batch first)."""
+
+
+def featurizer(input_name: str, batched: bool) -> Featurizer:
     """The served ranker's input tensors from one request's candidates: ``{input_name: [n, F]}``, or ``[1, n, F]``
     when the exported model takes a batch of lists (``batched``)."""
 

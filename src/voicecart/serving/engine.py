@@ -39,7 +39,9 @@ import numpy as np
 import orjson
 
 from voicecart.config import ServingSettings
+from voicecart.features.online import PROBE_CUSTOMER
 from voicecart.ranking.catalog import Candidates, Catalog
+from voicecart.ranking.features import Featurizer
 from voicecart.ranking.parse import (FollowUp, FollowUpKind, amount, confirmation, follow_up, parse, size_of,
                                      spoken_name, times_bought)
 from voicecart.schemas import (CustomerProfile, FeedbackEvent, Intent, ParsedUtterance, ProductRef,
@@ -53,8 +55,6 @@ health_log = logging.getLogger("voicecart.serving.health")
 
 N_ALTERNATIVES = 3
 
-Featurizer = Callable[[CustomerProfile, Candidates, Catalog, float], dict[str, np.ndarray]]
-"""(profile, candidates, catalog, now) -> the ranker's input tensors by name (batch first)."""
 
 
 class ProfileSource(Protocol):
@@ -207,7 +207,7 @@ class CircuitBreaker:
             self.last_error = error
             if self.state is State.closed and self.consecutive >= self.failures:
                 health_log.warning("%s failed %d times in a row (%s): breaker open, retrying every %.1fs",
-                            self.name, self.consecutive, error, self.retry_s)
+                                   self.name, self.consecutive, error, self.retry_s)
                 self.opened_at = self.clock()
                 self._set(State.open)
 
@@ -457,7 +457,7 @@ class ResolutionEngine:
         self._swap = threading.Lock()
         self.profile_breaker = None
         if profiles is not None:
-            trial = getattr(profiles, "probe", None) or (lambda: profiles.get("voicecart-health-probe"))
+            trial = getattr(profiles, "probe", None) or (lambda: profiles.get(PROBE_CUSTOMER))
             self.profile_breaker = self.health.add(CircuitBreaker(
                 "profiles", trial, settings.breaker_failures, settings.breaker_retry_s))
         self.predictor_breaker = self.health.add(CircuitBreaker(
