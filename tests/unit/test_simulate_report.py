@@ -53,3 +53,21 @@ def test_follow_days_is_the_first_day_from_which_the_new_brand_is_answered() -> 
     # before the switch day nothing counts, even an answer with the new brand
     early = [{**r, "day": "2020-01-05"} for r in rows if r["arm"] == "late"]
     assert follow_days(pa.Table.from_pylist(early), cfg, 10, "2020-01-05")["late"]["requests"] == 0
+    # revealed: only requests after the customer's first new-brand purchase there count
+    c0, s0 = pairs[0]
+    revealed = follow_days(pa.Table.from_pylist(rows), cfg, 10, "2020-01-11", first_new={(c0, s0): 12})
+    assert revealed["late"]["revealed"] == 3 and revealed["late"]["revealed_new_share"] == 1.0  # days 13, 14, 15
+    assert revealed["never"]["revealed"] == 3 and revealed["never"]["revealed_new_share"] == 0.0
+    assert "revealed" not in result["late"]
+
+
+def test_first_new_purchase_reads_the_switchers_new_brand_from_the_data(tmp_path) -> None:
+    from voicecart.data.prepare import prepare
+    from voicecart.simulate.report import first_new_purchase
+
+    cfg = SyntheticConfig(n_customers=60, mean_orders=12, switch_day=40, numeric_codes=True)
+    prepare("synthetic", tmp_path / "d", synthetic_config=cfg)
+    first = first_new_purchase(tmp_path / "d", cfg, 40)
+    assert first, "no switcher bought its new brand after the switch"
+    for (c, s), d in first.items():
+        assert d >= 40 and switches(cfg, np.array([c]), np.array([s]))[0]

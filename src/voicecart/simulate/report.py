@@ -10,6 +10,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from voicecart.data.synthetic import preferred_product, preferred_product_on, subclass_of, switches
+
 
 def load_answers(out: Path) -> pa.Table:
     return pq.read_table(Path(out) / "answers.parquet")
@@ -95,14 +97,40 @@ def weekly_table(weekly: dict[str, dict[str, tuple[float, int]]]) -> str:
 
 
 # -- the planted brand switch (synthetic data) ---------------------------------------------------------
+def first_new_purchase(dataset: Path, config, switch_day: int) -> dict[tuple[int, int], int]:  # noqa: ANN001
+    """{(customer, subclass): the first day (days after the data's start) on or after the switch on which the
+    customer bought its new preferred product there}: from then on the switch is in the data, before it no
+    model can see it."""
+    orders = pq.read_table(Path(dataset) / "orders.parquet", columns=["order_id", "customer_id", "timestamp"])
+    lines = pq.read_table(Path(dataset) / "order_lines.parquet", columns=["order_id", "product_id"])
+    joined = lines.join(orders, "order_id")
+    start = np.datetime64(config.start, "us")
+    day = ((joined.column("timestamp").to_numpy().astype("datetime64[us]") - start) // np.timedelta64(1, "D"))
+    pid = np.asarray(joined.column("product_id").to_pylist(), dtype=object)
+    code = np.asarray([int(p[1:]) for p in pid], dtype=np.int64)  # P + subclass * 1000 + slot
+    sub, slot = code // 1000, code % 1000
+    cust = np.asarray([int(c.lstrip("C")) for c in joined.column("customer_id").to_pylist()], dtype=np.int64)
+    after = day >= switch_day
+    cust, sub, slot, day = cust[after], sub[after], slot[after], day[after]
+    new = preferred_product_on(config, cust, sub, day) if len(cust) else slot
+    first: dict[tuple[int, int], int] = {}
+    hit = (slot == new) & switches(config, cust, sub)
+    for c, s_, d in zip(cust[hit].tolist(), sub[hit].tolist(), day[hit].tolist()):
+        first[(c, s_)] = min(d, first.get((c, s_), d))
+    return first
+
+
 def follow_days(answers: pa.Table, config, switch_day: int, start_day: str,  # noqa: ANN001 - SyntheticConfig
-                threshold: float = 0.5) -> dict[str, dict]:
+                threshold: float = 0.5, first_new: dict[tuple[int, int], int] | None = None) -> dict[str, dict]:
     """Per arm: for the requests of switchers in switched categories on or after the switch, the daily share
     answered with the new preferred product; ``days`` is the first day (counted from the switch) from which
-    that share stays at or above ``threshold`` to the end of the replay (None: never)."""
-    from datetime import date, timedelta
+    that share stays at or above ``threshold`` to the end of the replay (None: never).
 
-    from voicecart.data.synthetic import preferred_product, preferred_product_on, subclass_of, switches
+    With ``first_new`` (:func:`first_new_purchase`): ``revealed`` counts the requests that come after the
+    customer's first purchase of the new brand there (the switch is in the data the server may hold), and
+    ``revealed_new_share`` is the share of those answered with the new brand; before the reveal only chance
+    names the new brand."""
+    from datetime import date, timedelta
 
     origin = config.start.date()
     switch_date = origin + timedelta(days=switch_day)
@@ -110,6 +138,7 @@ def follow_days(answers: pa.Table, config, switch_day: int, start_day: str,  # n
     for arm in sorted(set(answers.column("arm").to_pylist())):
         rows = answers.filter(pa.compute.equal(answers.column("arm"), arm)).to_pylist()
         per_day: dict[str, list[int]] = {}
+        revealed = revealed_new = 0
         for r in rows:
             customer = np.array([int(r["customer_id"].lstrip("C"))])
             sub = np.array([subclass_of(config, r["subclass"])])
@@ -123,6 +152,9 @@ def follow_days(answers: pa.Table, config, switch_day: int, start_day: str,  # n
             counts[0] += 1
             counts[1] += slot == new
             counts[2] += slot == old
+            seen = first_new is not None and first_new.get((int(customer[0]), int(sub[0])), 10 ** 9) < (day - origin).days
+            revealed += seen
+            revealed_new += seen and slot == new
         days = sorted(per_day)
         share = {d: per_day[d][1] / per_day[d][0] for d in days}
         follows = None
@@ -133,6 +165,9 @@ def follow_days(answers: pa.Table, config, switch_day: int, start_day: str,  # n
         result[arm] = {"days": follows, "requests": sum(v[0] for v in per_day.values()),
                        "new_share": {d: round(share[d], 4) for d in days},
                        "old_share": {d: round(per_day[d][2] / per_day[d][0], 4) for d in days}}
+        if first_new is not None:
+            result[arm] |= {"revealed": revealed, "revealed_new_share": round(revealed_new / revealed, 4) if revealed
+                            else None}
     return result
 
 
@@ -171,20 +206,29 @@ def summarize(out: Path, result: dict, planted=None) -> dict:  # noqa: ANN001 - 
                         f"[{main.low:+.4f}, {main.high:+.4f}]); {out_as_canary} of {len(retrains)} retrains went out "
                         "as a canary.\n")
     if planted is not None:
-        follow = follow_days(answers, planted.config, planted.switch_day, result["config"]["start"])
+        first_new = first_new_purchase(planted.dataset, planted.config, planted.switch_day)
+        follow = follow_days(answers, planted.config, planted.switch_day, result["config"]["start"],
+                             first_new=first_new)
         numbers["follow"] = follow
         lines += ["", f"Planted switch on day {planted.switch_day} ({planted.config.start + _days(planted.switch_day):%Y-%m-%d}): "
                       f"{planted.config.switch_share:.0%} of the customers prefer another brand in "
-                      f"{planted.config.switch_subclass_share:.0%} of the categories.", "",
-                  "| arm | days until the answers follow the new brand | switched requests | new-brand share, first → last day |",
-                  "|---|---|---|---|"]
+                      f"{planted.config.switch_subclass_share:.0%} of the categories. *Revealed*: the switched "
+                      "requests that come after the customer's first purchase of the new brand in that category "
+                      "(before it nothing any model can read shows the switch: only chance names the new brand "
+                      "there).", "",
+                  "| arm | days until the answers follow the new brand | switched requests | new-brand share, first → "
+                  "last day | revealed requests | new-brand share of the revealed |",
+                  "|---|---|---|---|---|---|"]
         cycle_days = int(result["config"]["cycle_days"])
         for arm, f in follow.items():
             numbers.setdefault("followed_within_a_cycle", {})[arm] = f["days"] is not None and f["days"] <= cycle_days
             shares = list(f["new_share"].values())
             span = f"{shares[0]:.2f} → {shares[-1]:.2f}" if shares else "–"
+            share = f.get("revealed_new_share")
             lines.append(f"| {arm} | {f['days'] if f['days'] is not None else 'not within the replay'} | "
-                         f"{f['requests']:,} | {span} |")
+                         f"{f['requests']:,} | {span} | {f.get('revealed', 0):,} "
+                         f"({f.get('revealed', 0) / max(f['requests'], 1):.0%}) | "
+                         f"{'–' if share is None else f'{share:.2f}'} |")
     return {"markdown": "\n".join(lines) + "\n", "numbers": numbers}
 
 
