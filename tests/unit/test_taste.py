@@ -79,3 +79,42 @@ def test_a_catalogue_pickled_before_taste_existed_scores_neutrally():
     cands = Candidates(np.asarray([0, 1]), np.zeros(2, np.float32), np.ones(2, np.float32))
     f = candidate_features(None, cands, old, now=86400.0)
     assert (f[:, [FEATURE_NAMES.index(n) for n in TASTE]] == 0).all()
+
+
+def _maker_catalog(makers) -> Catalog:
+    n = len(makers)
+    return Catalog.from_table(pa.table({
+        "product_id": [f"p{i}" for i in range(n)], "title": [f"thing {i}" for i in range(n)],
+        "brand": ["National"] * n, "size": [None] * n, "manufacturer": makers, "category_l1": ["a"] * n,
+        "category_l2": ["a > b", "a > c", "a > b", "a > b", "a > b"][:n], "category_l3": ["x", "x", "y", "y", "y"][:n]}))
+
+
+def test_a_household_that_buys_one_maker_elsewhere_leans_to_it_in_a_new_category():
+    # category x: 3 orders of maker m1 (parent b) and 1 of m2 (parent c); category y (parent b, never bought):
+    # one product of each maker + one of unknown maker
+    catalog = _maker_catalog(["m1", "m2", "m1", "m2", None])
+    profile = CustomerProfile(customer_id="c", order_count=4, product_ids=["p0", "p1"], product_counts=[3.0, 1.0],
+                              product_last_ts=[0.0, 0.0])
+    cands = Candidates(np.asarray([2, 3, 4]), np.zeros(3, np.float32), np.ones(3, np.float32))
+    f = candidate_features(profile, cands, catalog, now=86400.0)
+    share = f[:, FEATURE_NAMES.index("maker_share")]
+    np.testing.assert_allclose(share, [0.75, 0.25, 0.0])
+    np.testing.assert_allclose(f[:, FEATURE_NAMES.index("maker_share_in_parent")], [1.0, 0.0, 0.0])
+    assert (f[:, FEATURE_NAMES.index("has_category_history")] == 0).all()
+
+
+def test_maker_features_are_neutral_without_makers_or_profile():
+    for catalog in (_maker_catalog([None] * 5), _catalog(["Private"] * 2, [None] * 2, ["x", "x"])):
+        assert catalog.taste.n_makers == 0
+        profile = CustomerProfile(customer_id="c", order_count=1, product_ids=["p0"], product_counts=[1.0],
+                                  product_last_ts=[0.0])
+        cands = Candidates(np.asarray([0, 1]), np.zeros(2, np.float32), np.ones(2, np.float32))
+        for p in (profile, None):
+            f = candidate_features(p, cands, catalog, now=86400.0)
+            assert (f[:, [FEATURE_NAMES.index("maker_share"), FEATURE_NAMES.index("maker_share_in_parent")]] == 0).all()
+    old = _maker_catalog(["m1", "m2", "m1", "m2", None])
+    object.__delattr__(old.taste, "maker")  # a catalogue pickled before makers existed
+    assert old.taste.n_makers == 0
+    f = candidate_features(None, Candidates(np.asarray([0]), np.zeros(1, np.float32), np.ones(1, np.float32)),
+                           old, now=86400.0)
+    assert f[0, FEATURE_NAMES.index("maker_share")] == 0
