@@ -153,8 +153,8 @@ class Catalog:
         """The catalogue of a canonical products table (the snapshot's ``catalog``), no stats yet."""
         products = products.sort_by("product_id")
         cols = {name: products.column(name).to_pylist() if name in products.column_names else None
-                for name in ("product_id", "title", "brand", "size", "manufacturer", "category_l1", "category_l2",
-                             "category_l3", "category_l1_name", "category_l2_name", "category_l3_name")}
+                for name in ("product_id", "title", "brand", "size", "category_l1", "category_l2", "category_l3",
+                             "category_l1_name", "category_l2_name", "category_l3_name")}
         n_p = products.num_rows
         none = [None] * n_p
         codes, cat_of = np.unique(np.asarray(cols["category_l3"], dtype=object).astype(str), return_inverse=True)
@@ -164,7 +164,7 @@ class Catalog:
         cat = cls(product_ids=np.asarray(cols["product_id"], dtype=object), titles=cols["title"] or none,
                   brands=cols["brand"] or none, sizes=cols["size"] or none, category_codes=codes, cat_of=cat_of,
                   stats=ProductStats.empty(n_p), _members=[order[bounds[c]:bounds[c + 1]] for c in range(len(codes))])
-        cat.taste = ProductTaste.from_columns(cat.brands, cat.sizes, cat_of, cols["manufacturer"], cols["category_l2"])
+        cat.taste = ProductTaste.from_columns(cat.brands, cat.sizes, cat_of)
         cat._index_text(cols)
         return cat
 

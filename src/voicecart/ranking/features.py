@@ -62,12 +62,6 @@ FEATURE_NAMES: tuple[str, ...] = (
     "size_vs_customer",  # rel_size - customer's mean rel_size over history (0 without sized history)
     "size_distance",  # |size_vs_customer|
     "price_distance",  # |price_vs_customer|
-    # what the customer did last (a brand switch shows here before the counts follow)
-    "last_in_category",  # 1 if the product is the customer's latest purchase in its category
-    "log_days_behind_category",  # log1p(days between the category's latest purchase and the product's last)
-    # the maker (manufacturer) across categories (0 where the catalogue names none)
-    "maker_share",  # customer's purchases of the product's maker / all the customer's purchases
-    "maker_share_in_parent",  # the same within the product's level-2 category (0 if nothing bought there)
 )
 N_FEATURES = len(FEATURE_NAMES)
 _NEVER_DAYS = 365.0
@@ -164,21 +158,6 @@ class History:
         return self.pair_key % self.n_products
 
 
-def _keyed(key: np.ndarray, w: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(sorted distinct keys, summed weights per key)."""
-    uniq, inv = np.unique(key, return_inverse=True)
-    return uniq, np.bincount(inv, weights=w, minlength=len(uniq))
-
-
-def _look(table: tuple[np.ndarray, np.ndarray], key: np.ndarray) -> np.ndarray:
-    """The summed weight of each key in a :func:`_keyed` table, 0 where absent."""
-    keys, values = table
-    if not len(keys):
-        return np.zeros(len(key))
-    pos = np.minimum(np.searchsorted(keys, key), len(keys) - 1)
-    return np.where(keys[pos] == key, values[pos], 0.0)
-
-
 def _segment_sum(x: np.ndarray, offsets: np.ndarray) -> np.ndarray:
     """Per-row sum over the row's list (offsets [L+1], rows contiguous per list)."""
     sums = np.add.reduceat(x, offsets[:-1]) if len(x) else np.zeros(0)
@@ -204,10 +183,7 @@ class CustomerAggregates:
         self.uc_key, inv = np.unique(row * n_c + catalog.cat_of[prod], return_inverse=True)
         self.uc_count = np.bincount(inv, weights=w)
         self.uc_price = np.bincount(inv, weights=w * rel[prod]) / np.maximum(self.uc_count, 1e-9)
-        self.uc_last = np.full(len(self.uc_key), -np.inf)
-        np.maximum.at(self.uc_last, inv, history.pair_last)
         self.n_c = n_c
-        self._makers(catalog, row, prod, w)
         self.private_share, self.size_mean = self._taste(catalog, row, prod, w, n_u)
         self.vector = None
         if catalog.vectors is not None:
@@ -217,34 +193,6 @@ class CustomerAggregates:
                 starts = np.flatnonzero(np.r_[True, row[1:] != row[:-1]])
                 vec[row[starts]] = np.add.reduceat(w[:, None] * factors[prod], starts, axis=0)
             self.vector = (vec / np.maximum(np.linalg.norm(vec, axis=1, keepdims=True), 1e-9)).astype(np.float32)
-
-    def _makers(self, catalog: Catalog, row: np.ndarray, prod: np.ndarray, w: np.ndarray) -> None:
-        """Purchases per (row, maker), per (row, parent category, maker) and per (row, parent category), over
-        the purchases whose maker is known: sorted keys and their counts."""
-        self.n_m = 0 if catalog.taste is None else catalog.taste.n_makers
-        self.n_parent = 0
-        if not self.n_m:
-            return
-        maker, parent = catalog.taste.maker[prod], catalog.taste.parent[prod]
-        self.n_parent = int(catalog.taste.parent.max()) + 1
-        known = maker >= 0
-        row, maker, parent, w = row[known], maker[known], parent[known], w[known]
-        self.by_maker = _keyed(row * self.n_m + maker, w)
-        self.by_parent_maker = _keyed((row * self.n_parent + parent) * self.n_m + maker, w)
-        self.by_parent = _keyed(row * self.n_parent + parent, w)
-
-    def maker(self, row: np.ndarray, product: np.ndarray, catalog: Catalog) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Per (row, product): purchases of the product's maker, of that maker within the product's parent
-        category, and of anything with a known maker there; 0 where the maker is unknown."""
-        if not self.n_m:
-            return (np.zeros(len(product)),) * 3
-        maker, parent = catalog.taste.maker[product], catalog.taste.parent[product]
-        row = row.astype(np.int64)
-        known = maker >= 0
-        in_parent = row * self.n_parent + parent
-        return tuple(np.where(known, _look(table, key), 0.0) for table, key in (
-            (self.by_maker, row * self.n_m + maker), (self.by_parent_maker, in_parent * self.n_m + maker),
-            (self.by_parent, in_parent)))
 
     @staticmethod
     def _taste(catalog: Catalog, row: np.ndarray, prod: np.ndarray, w: np.ndarray,
@@ -262,16 +210,14 @@ class CustomerAggregates:
 
         return weighted_mean(taste.private[prod].astype(np.float64)), weighted_mean(taste.rel_size[prod].astype(np.float64))
 
-    def category(self, row: np.ndarray, cat: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """(orders in the category, mean price level there, latest purchase there: -inf if none) per
-        (row, category)."""
+    def category(self, row: np.ndarray, cat: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(orders in the category, mean price level there) per (row, category)."""
         key = row.astype(np.int64) * self.n_c + cat
         if not len(self.uc_key):
-            return np.zeros(len(key)), np.zeros(len(key)), np.full(len(key), -np.inf)
+            return np.zeros(len(key)), np.zeros(len(key))
         pos = np.minimum(np.searchsorted(self.uc_key, key), len(self.uc_key) - 1)
         found = self.uc_key[pos] == key
-        return (np.where(found, self.uc_count[pos], 0.0), np.where(found, self.uc_price[pos], 0.0),
-                np.where(found, self.uc_last[pos], -np.inf))
+        return np.where(found, self.uc_count[pos], 0.0), np.where(found, self.uc_price[pos], 0.0)
 
 
 def _rank_in_lists(values: np.ndarray, offsets: np.ndarray) -> np.ndarray:
@@ -314,11 +260,7 @@ def feature_matrix(catalog: Catalog, history: History, aggregates: CustomerAggre
     count, last = history.lookup(row, product)
     days = np.where(count > 0, np.maximum(now - last, 0.0) / DAY_S, _NEVER_DAYS)
     cat = catalog.cat_of[product]
-    cat_count, cat_price, cat_last = aggregates.category(row, cat)
-    bought = count > 0  # then the product's last and its category's latest are both finite
-    behind = np.where(bought, np.maximum(np.where(bought, cat_last, 0.0) - np.where(bought, last, 0.0), 0.0) / DAY_S,
-                      _NEVER_DAYS)
-    maker_count, maker_in_parent, parent_count = aggregates.maker(row, product, catalog)
+    cat_count, cat_price = aggregates.category(row, cat)
     order_count = history.order_count[row].astype(np.float64)
     interval = np.nan_to_num(history.mean_interval[row].astype(np.float64), nan=30.0)
     usual = np.maximum(interval * np.maximum(order_count, 1.0) / np.maximum(count, 1.0), 1.0)
@@ -386,10 +328,6 @@ def feature_matrix(catalog: Catalog, history: History, aggregates: CustomerAggre
         size_vs,
         np.abs(size_vs),
         np.abs(price_vs),
-        (count > 0) & (behind == 0),
-        np.log1p(np.minimum(behind, _NEVER_DAYS)),
-        maker_count / np.maximum(aggregates.total[row], 1e-9),
-        maker_in_parent / np.maximum(parent_count, 1e-9),
     ]
     out = np.stack([np.asarray(c, dtype=np.float32) for c in cols], axis=1)
     assert out.shape[1] == N_FEATURES

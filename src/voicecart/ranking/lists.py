@@ -177,7 +177,7 @@ def purchase_lists(view: Moment, lines: pa.Table, members: list[np.ndarray], *, 
     sizes = sizes_all[cat]
     product = flat[ranges(starts[cat], sizes)].astype(np.int64)
     label = (product == np.repeat(prod, sizes)).astype(np.float32)
-    cat_count = view.aggregates.category(row, cat)[0]
+    cat_count, _ = view.aggregates.category(row, cat)
     return QueryLists(row, np.full(len(row), view.moment), prod, cat.astype(np.int64),
                       np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64), product, label,
                       np.full(len(row), weight, dtype=np.float32), cat_count > 0, ids)
@@ -218,7 +218,7 @@ def feedback_lists(view: Moment, labels: Sequence, members: list[np.ndarray]) ->
         return QueryLists.empty(), skipped
     row = np.asarray([p[0] for p in parts], dtype=np.int64)
     cat = np.asarray([p[2] for p in parts], dtype=np.int64)
-    cat_count = view.aggregates.category(row, cat)[0]
+    cat_count, _ = view.aggregates.category(row, cat)
     return QueryLists(row, np.full(len(parts), view.moment), np.asarray([p[1] for p in parts], dtype=np.int64), cat,
                       np.concatenate([[0], np.cumsum([len(p[4]) for p in parts])]).astype(np.int64),
                       np.concatenate([p[4] for p in parts]).astype(np.int64), np.concatenate([p[5] for p in parts]),

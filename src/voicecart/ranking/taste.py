@@ -6,10 +6,7 @@ product gets two static attributes from the catalogue (the canonical ``brand`` a
 
 - ``private``: 1 for a private-label (store) brand, 0 for a national one, NaN when the brand is unknown;
 - ``rel_size``: the product's log amount as a z-score among its level-3 category's products of the same
-  kind of amount (weight/volume in ounces, or a count), NaN when unknown or the category has no spread;
-- ``maker``: the manufacturer's code (the canonical ``manufacturer`` column), -1 when unknown, and
-  ``parent`` the level-2 category: a household that buys one maker's chunky soup may want its condensed
-  soup too.
+  kind of amount (weight/volume in ounces, or a count), NaN when unknown or the category has no spread.
 
 Datasets without brand or size (Ta-Feng) get NaN everywhere, and every feature built on them is 0 there.
 """
@@ -68,12 +65,9 @@ class ProductTaste:
 
     private: np.ndarray  # float32 1 private label, 0 national
     rel_size: np.ndarray  # float32 z-score of log amount within (category, kind of amount)
-    maker: np.ndarray | None = None  # int64 manufacturer code (-1 unknown); None: the catalogue names no maker
-    parent: np.ndarray | None = None  # int64 level-2 category code (where a maker's loyalty is compared)
 
     @classmethod
-    def from_columns(cls, brands: list[str | None], sizes: list[str | None], cat_of: np.ndarray,
-                     makers: list[str | None] | None = None, parents: list[str | None] | None = None) -> "ProductTaste":
+    def from_columns(cls, brands: list[str | None], sizes: list[str | None], cat_of: np.ndarray) -> "ProductTaste":
         n = len(cat_of)
         private = np.full(n, np.nan, dtype=np.float32)
         for i, b in enumerate(brands):
@@ -96,19 +90,7 @@ class ProductTaste:
             sd = np.sqrt(np.maximum(sq - m ** 2, 0.0))
             spread = sd[inv] > 1e-6
             rel[known[spread]] = ((log_amount[known] - m[inv]) / np.where(spread, sd[inv], 1.0))[spread]
-        maker = parent = None
-        if makers is not None and any(makers):
-            names = np.asarray([m or "" for m in makers], dtype=object).astype(str)
-            codes, maker = np.unique(names, return_inverse=True)
-            maker = np.where(names == "", -1, maker - (codes[0] == "")).astype(np.int64)
-            parent = (np.unique(np.asarray([p or "" for p in parents], dtype=object).astype(str), return_inverse=True)[1]
-                      .astype(np.int64) if parents is not None else np.zeros(n, np.int64))
-        return cls(private, rel, maker, parent)
-
-    @property
-    def n_makers(self) -> int:
-        maker = getattr(self, "maker", None)  # a catalogue pickled before makers has none
-        return 0 if maker is None or not len(maker) else int(maker.max()) + 1
+        return cls(private, rel)
 
     @property
     def known(self) -> bool:
