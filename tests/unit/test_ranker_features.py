@@ -120,3 +120,19 @@ def test_profile_products_unknown_to_the_catalogue_are_ignored(world):
     cands = view.catalog.candidates(view.catalog.category_codes[1], 10)
     np.testing.assert_array_equal(candidate_features(profile, cands, view.catalog, view.moment),
                                   candidate_features(noisy, cands, view.catalog, view.moment))
+
+
+def test_one_list_fast_paths_equal_the_many_list_code():
+    """A served request is one list; its shortcuts (one sum, one max, rank by binary search) must give what the
+    training path's per-list code gives for the same rows."""
+    from voicecart.ranking.features import _rank_in_lists, _segment_max, _segment_sum
+
+    values = np.asarray([3.0, 1.0, 3.0, 0.0, 7.0, 1.0])
+    other = np.asarray([5.0, 5.0])
+    one, many = np.asarray([0, 6]), np.asarray([0, 2, 8])
+    both = np.concatenate([other, values])
+    np.testing.assert_array_equal(_rank_in_lists(values, one), _rank_in_lists(both, many)[2:])
+    np.testing.assert_array_equal(_rank_in_lists(values, one), [1, 3, 1, 5, 0, 3])  # ties share the better rank
+    np.testing.assert_allclose(_segment_sum(values, one), _segment_sum(both, many)[2:])
+    np.testing.assert_array_equal(_segment_max(values, one), _segment_max(both, many)[2:])
+    assert len(_segment_max(np.zeros(0), np.asarray([0, 0]))) == 0
