@@ -124,6 +124,12 @@ def product_id(subclass: np.ndarray, slot: np.ndarray) -> pa.Array:
     return _ids("P", subclass * 1000 + slot, 8)
 
 
+def subclass_and_slot(product_ids: list[str]) -> tuple[np.ndarray, np.ndarray]:
+    """The inverse of :func:`product_id`: (subclass, slot) per id."""
+    code = np.asarray([int(p[1:]) for p in product_ids], dtype=np.int64)
+    return code // 1000, code % 1000
+
+
 def _catalogue(cfg: SyntheticConfig) -> pa.Table:
     s = np.arange(cfg.n_subclasses)
     slot = np.tile(np.arange(cfg.products_per_subclass), cfg.n_subclasses)

@@ -10,7 +10,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from voicecart.data.synthetic import preferred_product, preferred_product_on, subclass_of, switches
+from voicecart.data.synthetic import preferred_product, preferred_product_on, subclass_and_slot, subclass_of, switches
 
 
 def load_answers(out: Path) -> pa.Table:
@@ -106,13 +106,11 @@ def first_new_purchase(dataset: Path, config, switch_day: int) -> dict[tuple[int
     joined = lines.join(orders, "order_id")
     start = np.datetime64(config.start, "us")
     day = ((joined.column("timestamp").to_numpy().astype("datetime64[us]") - start) // np.timedelta64(1, "D"))
-    pid = np.asarray(joined.column("product_id").to_pylist(), dtype=object)
-    code = np.asarray([int(p[1:]) for p in pid], dtype=np.int64)  # P + subclass * 1000 + slot
-    sub, slot = code // 1000, code % 1000
+    sub, slot = subclass_and_slot(joined.column("product_id").to_pylist())
     cust = np.asarray([int(c.lstrip("C")) for c in joined.column("customer_id").to_pylist()], dtype=np.int64)
     after = day >= switch_day
     cust, sub, slot, day = cust[after], sub[after], slot[after], day[after]
-    new = preferred_product_on(config, cust, sub, day) if len(cust) else slot
+    new = preferred_product_on(config, cust, sub, day)
     first: dict[tuple[int, int], int] = {}
     hit = (slot == new) & switches(config, cust, sub)
     for c, s_, d in zip(cust[hit].tolist(), sub[hit].tolist(), day[hit].tolist()):
@@ -147,7 +145,7 @@ def follow_days(answers: pa.Table, config, switch_day: int, start_day: str,  # n
                 continue
             new = int(preferred_product_on(config, customer, sub, (day - origin).days)[0])
             old = int(preferred_product(config, customer, sub)[0])
-            slot = int(r["product_id"][-3:]) if r["product_id"] else -1
+            slot = int(subclass_and_slot([r["product_id"]])[1][0]) if r["product_id"] else -1
             counts = per_day.setdefault(r["day"], [0, 0, 0])
             counts[0] += 1
             counts[1] += slot == new
