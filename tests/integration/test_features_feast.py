@@ -93,6 +93,27 @@ def test_embeddings_written_by_cstar_are_served_in_the_same_read(store):
     assert got.product_ids, "profile and embedding come back together"
 
 
+def feast_row(profiles: ProfileStore, customer: str) -> dict:
+    """What Feast's own ``get_online_features`` answers for the serving feature service (the reference)."""
+    out = profiles._store.get_online_features(features=profiles._service,  # noqa: SLF001
+                                              entity_rows=[{"customer_id": customer}]).to_dict()
+    return {k: v[0] for k, v in out.items() if k != "customer_id"}
+
+
+def test_the_profile_read_answers_what_get_online_features_answers(store):
+    """The served read (the provider's online_read per view of the service) against Feast's full path:
+    a customer with a profile and an embedding, one with a profile only, one unknown."""
+    settings, _ = store
+    write_embeddings(offline_dir(settings), ["c1"], np.array([[0.25, -0.5, 1.0]], dtype=np.float32), AS_OF)
+    materialize(settings, datetime(2000, 1, 1), datetime(2002, 1, 1), views=["customer_embedding"])
+    profiles = ProfileStore.from_settings(settings)
+    for customer in ("c1", "c2", "nobody"):
+        assert profiles.row(customer) == feast_row(profiles, customer), customer
+    assert profiles.row("c1")["embedding"] == pytest.approx([0.25, -0.5, 1.0])
+    assert profiles.row("c1")["product_ids"], "a real row, not two empty answers"
+    assert all(v is None for v in profiles.row("nobody").values())
+
+
 def test_a_pushed_purchase_is_read_back_online(store):
     settings, _ = store
     profiles = ProfileStore.from_settings(settings)

@@ -10,6 +10,7 @@ from datetime import datetime
 
 import pytest
 
+from tests.integration.test_features_feast import feast_row
 from tests.unit.test_features_sql import toy_dataset
 from voicecart.config import FeatureSettings
 from voicecart.features import FeatureStoreUnavailable, build_features
@@ -78,6 +79,8 @@ def test_redis_serves_the_same_profiles_as_sqlite(stores):
     sqlite, redis = (ProfileStore.from_settings(s) for s in stores)
     for customer in ("c1", "c2", "c3"):
         assert redis.get(customer) == sqlite.get(customer), customer
+    for customer in ("c1", "c2", "c3", "nobody"):  # the served read is Feast's get_online_features answer
+        assert redis.row(customer) == feast_row(redis, customer), customer
     c1 = redis.get("c1")
     assert c1.order_count == 4 and c1.product_ids == ["p2", "p1", "p9", "p3"], "real rows, not two empty answers"
 

@@ -12,9 +12,12 @@ engine's circuit breaker while the store is down). Used directly::
     except FeatureStoreUnavailable:
         profile = None                           # answer anyway, "personalized": false
 
-``get`` is one ``FeatureStore.get_online_features`` call on the ``serving_profile`` feature
-service (the ``customer_profile`` row and the C-STAR ``customer_embedding``), so its cost does not
-grow with the number of candidates. Any failure of the online store (SQLite file missing, Redis
+``get`` reads the ``serving_profile`` feature service (the ``customer_profile`` row and the C-STAR
+``customer_embedding``) with the provider's ``online_read``, one call per feature view of the service,
+resolved from the registry once when the store opens; its cost does not grow with the number of
+candidates. It answers what ``FeatureStore.get_online_features`` on that service answers (a test holds
+them equal) without re-resolving the service and rebuilding a response per request, which cost more than
+the read itself (docs/benchmarks.md, the serving section). Any failure of the online store (SQLite file missing, Redis
 down, registry unreadable) surfaces as :class:`FeatureStoreUnavailable`, never as a backend type.
 
 ``push(profiles)`` writes updated profile rows online through the ``customer_profile_push`` push
@@ -56,10 +59,14 @@ class ProfileStore:
         self._settings = settings
         try:
             self._service = store.get_feature_service(PROFILE_SERVICE)
+            # (feature view, the service's features of it): what one profile read asks each view for
+            self._reads = [(store.get_feature_view(p.name), [f.name for f in p.features])
+                           for p in self._service.feature_view_projections]
         except Exception as exc:  # noqa: BLE001 - missing registry, unknown service, unreachable GCS...
             raise FeatureStoreUnavailable(
                 f"feature service {PROFILE_SERVICE!r} is not readable from the registry ({type(exc).__name__}: "
                 f"{exc}); run `voicecart features apply`") from None
+        self._provider = store._get_provider()  # noqa: SLF001 - Feast's one way to the provider's online_read
         if settings is not None:
             from voicecart.features.store import online_backend
 
@@ -73,12 +80,27 @@ class ProfileStore:
 
     def get(self, customer_id: str) -> CustomerProfile | None:
         """The customer's profile (one online read), ``None`` if the store has no row for them."""
+        return profile_from_row(customer_id, self.row(customer_id))
+
+    def row(self, customer_id: str) -> dict[str, Any]:
+        """feature name -> value of the service's features for one customer (None where the store has none)."""
+        from feast.protos.feast.types.EntityKey_pb2 import EntityKey
+        from feast.protos.feast.types.Value_pb2 import Value
+        from feast.type_map import feast_value_type_to_python_type
+
+        key = EntityKey(join_keys=["customer_id"], entity_values=[Value(string_val=customer_id)])
+        row: dict[str, Any] = {}
         try:
-            row = self._store.get_online_features(features=self._service,
-                                                  entity_rows=[{"customer_id": customer_id}]).to_dict()
+            for view, names in self._reads:
+                # a copy: Feast's Redis store appends its timestamp columns to the list it is given
+                (_, values), = self._provider.online_read(self._store.config, view, [key], list(names))
+                values = values or {}
+                for name in names:
+                    value = values.get(name)
+                    row[name] = None if value is None else feast_value_type_to_python_type(value)
         except Exception as exc:  # noqa: BLE001 - every backend raises its own types
             raise FeatureStoreUnavailable(f"online profile read failed ({type(exc).__name__}: {exc})") from None
-        return profile_from_row(customer_id, {k: v[0] for k, v in row.items()})
+        return row
 
     def push(self, profiles: Iterable[CustomerProfile]) -> int:
         """Write whole profile rows online (the push source); returns how many were written."""
