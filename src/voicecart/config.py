@@ -185,10 +185,17 @@ class ServingSettings(BaseModel):
     max_body_bytes: int = Field(default=64 * 1024, ge=1024)
     max_instances: int = Field(default=16, ge=1, le=1024)
     """Most ResolveRequests in one V1 predict call."""
-    resolve_threads: int = Field(default=16, ge=1, le=256)
-    """Threads per server process that run resolves (and V2 scores, feedback appends) off the event loop. The
-    in-process ranker is CPU work under one GIL, so threads beyond a few only contend; a remote predictor
-    (Triton), a Redis conversation store or a slow online store holds a thread per request while it waits."""
+    resolve_threads: int | None = Field(default=None, ge=1, le=256)
+    """Threads per server process that run resolves (and V2 scores, feedback appends) off the event loop.
+    Unset: 1 with the in-process ranker and memory conversations, 16 otherwise (:meth:`threads`). The in-process
+    path is CPU work under one GIL: requests computing side by side on several threads only slow each other
+    (docs/serving.md, Workers), and a profile read still out after ``profile_grace_ms`` is awaited on the event
+    loop, not on a thread. A remote predictor (Triton) or a Redis conversation store holds a thread per request
+    while it waits, hence more threads there."""
+    profile_grace_ms: float = Field(default=5.0, ge=0.0)
+    """How long a resolve thread waits for a profile read that is not back when the candidates are ready,
+    before it hands the wait to the event loop and takes the next request (what a slow store costs the
+    thread per request at most)."""
     feedback_db: Path = Path("runs/feedback/events.sqlite")
     """The durable feedback log (SQLite WAL); events are appended here before the 2xx. A relative
     path is resolved once, against the working directory at start-up, and printed."""
@@ -208,6 +215,12 @@ class ServingSettings(BaseModel):
     """Readiness with a degraded dependency (profile store, Redis, Triton): true answers 200 (the
     pod answers by popularity; the body names what is degraded); false answers 503 (traffic goes to
     healthy pods)."""
+
+    def threads(self) -> int:
+        """The resolve threads per process (``resolve_threads``, or its default for this predictor and store)."""
+        if self.resolve_threads is not None:
+            return self.resolve_threads
+        return 1 if self.predictor.type == "onnx" and self.conversations.type == "memory" else 16
 
 
 class _YamlSource(PydanticBaseSettingsSource):

@@ -16,7 +16,7 @@ from voicecart.features.errors import FeatureStoreUnavailable
 from voicecart.schemas import CustomerProfile, FeedbackEvent, ResolveRequest
 from voicecart.export.model import bundle_from_dataset
 from voicecart.serving.bundle import load_serving_model, stats_from_dataset
-from voicecart.serving.engine import ResolutionEngine, ServingModel
+from voicecart.serving.engine import Pending, ResolutionEngine, ServingModel
 from voicecart.serving.feedback import FeedbackIntake, FeedbackLog
 from voicecart.serving.local import free_port
 from voicecart.serving.predictor_onnx import OnnxScorer
@@ -118,6 +118,32 @@ def test_slow_store_hits_the_deadline_and_answers_by_popularity(world):
     fast = ask(engine(world, StaticProfiles([])), world["customer"], "add milk")
     assert not a.personalized and a.fallbacks == ["profile_timeout"]
     assert a.product.id == fast.product.id  # the popularity answer
+
+
+def test_a_read_still_out_after_the_grace_is_left_to_the_caller_and_finished_after(world):
+    """begin() hands back a Pending (no thread waits on the store); finish() after the read is the same answer
+    as resolve() gives; a read still out when its time is up is a popularity answer."""
+    e = engine(world, SlowStore(world["profiles"], delay_s=0.2), deadline_ms=10_000)
+    request = ResolveRequest(customer_id=world["customer"], utterance="add milk", request_id="r1")
+    t0 = time.perf_counter()
+    step = e.begin(request)
+    assert isinstance(step, Pending) and time.perf_counter() - t0 < 0.15, "begin waited for the slow store"
+    step.read.result(timeout=5)
+    answer = e.finish(step)
+    direct = engine(world).resolve(request)
+    assert answer.personalized and answer.product == direct.product and answer.fallbacks == []
+    slow = engine(world, SlowStore(world["profiles"], delay_s=0.5), deadline_ms=10_000)
+    late = slow.begin(request)
+    assert isinstance(late, Pending) and not late.read.done()
+    answer = slow.finish(late)  # its caller waited its share already: a read not back is a timeout
+    assert answer.product is not None and not answer.personalized and "profile_timeout" in answer.fallbacks
+
+
+def test_resolve_threads_default_to_one_only_where_nothing_holds_a_thread_waiting():
+    assert ServingSettings().threads() == 1  # in-process ranker, memory conversations
+    assert ServingSettings(predictor={"type": "triton", "url": "127.0.0.1:8000"}).threads() == 16
+    assert ServingSettings(conversations={"type": "redis"}).threads() == 16
+    assert ServingSettings(resolve_threads=3).threads() == 3
 
 
 def test_triton_unreachable_falls_back_to_the_in_process_ranker(world):

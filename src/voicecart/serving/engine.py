@@ -30,6 +30,7 @@ from collections import OrderedDict
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
+from concurrent.futures import wait as wait_futures
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from enum import Enum
@@ -73,6 +74,36 @@ class ServingModel:
     featurize: Featurizer
     now: float
     """The moment features are computed at (epoch s): that of the product statistics served, as in training."""
+
+
+@dataclass
+class Pending:
+    """A new request waiting for its profile read: what :meth:`ResolutionEngine.begin` computed, for
+    :meth:`ResolutionEngine.finish`. Whoever holds it waits for ``read`` (at most :meth:`wait_s`), by any means
+    that blocks nothing else (the server awaits it on the event loop), then calls ``finish``."""
+
+    request: ResolveRequest
+    model: ServingModel
+    arm: str
+    request_id: str
+    conversation_id: str
+    start: float
+    received: float
+    deadline: float
+    fallbacks: list[str]
+    parsed: ParsedUtterance
+    cands: Candidates
+    read: Future
+    wait_until: float
+    """perf_counter time by which the read must be back (60% of what was left of the deadline after the
+    candidates; the rest is for features and the ranker)."""
+
+    def wait_s(self) -> float:
+        return max(0.0, self.wait_until - time.perf_counter())
+
+    def wait(self) -> None:
+        """Block this thread until the read is back or its time is up (the in-process callers' way)."""
+        wait_futures([self.read], timeout=self.wait_s())
 
 
 @dataclass
@@ -515,8 +546,17 @@ class ResolutionEngine:
 
     # -- request path --
     def resolve(self, request: ResolveRequest, received_at: float | None = None) -> ResolveResponse:
-        """Answer one request. ``received_at`` (``time.perf_counter()`` when the server received it)
-        makes ``latency_ms`` and the deadline count the wait for a worker thread too."""
+        """Answer one request, on this thread. ``received_at`` (``time.perf_counter()`` when the server received
+        it) makes ``latency_ms`` and the deadline count the wait for a worker thread too."""
+        step = self.begin(request, received_at)
+        if isinstance(step, Pending):
+            step.wait()
+            step = self.finish(step)
+        return step
+
+    def begin(self, request: ResolveRequest, received_at: float | None = None) -> ResolveResponse | Pending:
+        """Everything of a request up to its profile: the answer, or a :class:`Pending` when the profile read
+        has not come back within ``settings.profile_grace_ms`` (then wait for it and call :meth:`finish`)."""
         start = time.perf_counter()
         received = start if received_at is None else min(received_at, start)
         deadline = received + self.settings.deadline_ms / 1000
@@ -529,10 +569,62 @@ class ResolutionEngine:
         if followed is not None and turn is not None:
             response = self._follow_up(model, request_id, request.customer_id, turn, followed)
             self._keep(conversation_id, turn, response.fallbacks)
-        else:
-            response, turn = self._resolve_new(model, request, request_id, deadline)
-            if turn is not None:
-                self._keep(conversation_id, turn, response.fallbacks)
+            return self._answered(request, response, arm, conversation_id, start, received, fallbacks)
+        profile_read = self._read_profile(request.customer_id)  # overlaps parse + candidates
+        parsed = parse_step(request.utterance)
+        cands = candidates_step(model, parsed, self.max_candidates)
+        if len(cands) == 0:
+            if profile_read is not None:
+                profile_read.cancel()
+            why = "not_understood" if parsed.intent is Intent.unknown else "no_candidates"
+            response = answer_step(model, request_id, parsed, Ranked(cands.product, cands.text_score, False),
+                                   fallbacks=[why], reason=parsed.reason or why)
+            return self._answered(request, response, arm, conversation_id, start, received, fallbacks)
+        pending = Pending(request, model, arm, request_id, conversation_id, start, received, deadline, fallbacks,
+                          parsed, cands, profile_read, 0.0)
+        if profile_read is not None:
+            pending.wait_until = time.perf_counter() + max(0.0, (deadline - time.perf_counter()) * 0.6)
+            if not profile_read.done():
+                wait_futures([profile_read], timeout=min(self.settings.profile_grace_ms / 1000, pending.wait_s()))
+            if not profile_read.done():
+                return pending
+        return self.finish(pending)
+
+    def finish(self, pending: Pending) -> ResolveResponse:
+        """The rest of a request :meth:`begin` left pending: its profile (a read not back by now timed out),
+        features, ranker, answer."""
+        model, cands, parsed = pending.model, pending.cands, pending.parsed
+        deadline = pending.deadline
+        fallbacks: list[str] = []
+        ranked = popularity_step(model, cands)  # the best answer so far
+        profile = self._await_profile(pending.read, fallbacks)
+        if profile is not None and time.perf_counter() < deadline:
+            try:
+                feeds = features_step(model, profile, cands)
+                personal, fallback = rank_step(model, cands, feeds, personalized=profile.has_history,
+                                               predictor=self.predictor_breaker)
+            except Exception as exc:  # noqa: BLE001 - a failing ranker must not fail the request
+                log.warning("ranker failed, answering by popularity: %s", type(exc).__name__)
+                fallbacks.append("ranker_failed")
+            else:
+                if fallback:
+                    fallbacks.append(fallback)
+                if time.perf_counter() <= deadline:
+                    ranked = personal
+                else:
+                    fallbacks.append("deadline")
+        elif profile is not None:
+            fallbacks.append("deadline")
+        response = answer_step(model, pending.request_id, parsed, ranked, fallbacks=fallbacks, profile=profile)
+        turn = self._turn(model, pending.request.customer_id, pending.request_id, parsed, ranked)
+        if turn is not None:
+            self._keep(pending.conversation_id, turn, response.fallbacks)
+        return self._answered(pending.request, response, pending.arm, pending.conversation_id, pending.start,
+                              pending.received, pending.fallbacks)
+
+    def _answered(self, request: ResolveRequest, response: ResolveResponse, arm: str, conversation_id: str,
+                  start: float, received: float, fallbacks: list[str]) -> ResolveResponse:
+        """The response as sent: its latency from receipt, conversation and arm; counted and logged."""
         done = time.perf_counter()
         response = response.model_copy(update={"latency_ms": round((done - received) * 1000, 3),
                                                "conversation_id": conversation_id, "arm": arm,
@@ -559,59 +651,24 @@ class ResolutionEngine:
             if "conversation_unavailable" not in fallbacks:
                 fallbacks.append("conversation_unavailable")
 
-    def _resolve_new(self, model: ServingModel, request: ResolveRequest, request_id: str,
-                     deadline: float) -> tuple[ResolveResponse, Turn | None]:
-        profile_read = self._read_profile(request.customer_id)  # overlaps parse + candidates
-        parsed = parse_step(request.utterance)
-        cands = candidates_step(model, parsed, self.max_candidates)
-        if len(cands) == 0:
-            if profile_read is not None:
-                profile_read.cancel()
-            why = "not_understood" if parsed.intent is Intent.unknown else "no_candidates"
-            return answer_step(model, request_id, parsed, Ranked(cands.product, cands.text_score, False),
-                               fallbacks=[why], reason=parsed.reason or why), None
-        fallbacks: list[str] = []
-        ranked = popularity_step(model, cands)  # the best answer so far
-        profile = self._await_profile(profile_read, deadline, fallbacks)
-        if profile is not None and time.perf_counter() < deadline:
-            try:
-                feeds = features_step(model, profile, cands)
-                personal, fallback = rank_step(model, cands, feeds, personalized=profile.has_history,
-                                               predictor=self.predictor_breaker)
-            except Exception as exc:  # noqa: BLE001 - a failing ranker must not fail the request
-                log.warning("ranker failed, answering by popularity: %s", type(exc).__name__)
-                fallbacks.append("ranker_failed")
-            else:
-                if fallback:
-                    fallbacks.append(fallback)
-                if time.perf_counter() <= deadline:
-                    ranked = personal
-                else:
-                    fallbacks.append("deadline")
-        elif profile is not None:
-            fallbacks.append("deadline")
-        response = answer_step(model, request_id, parsed, ranked, fallbacks=fallbacks, profile=profile)
-        return response, self._turn(model, request.customer_id, request_id, parsed, ranked)
-
     def _read_profile(self, customer_id: str) -> Future | None:
         """Start the ONE profile read (None: no store, or its breaker is open)."""
         if self.profiles is None or (self.profile_breaker is not None and not self.profile_breaker.allow()):
             return None
         return self._pool.submit(self.profiles.get, customer_id)
 
-    def _await_profile(self, read: Future | None, deadline: float, fallbacks: list[str]) -> CustomerProfile | None:
-        """Wait for the read at most 60 % of what is left of the deadline (the rest is for features + rank)."""
+    def _await_profile(self, read: Future | None, fallbacks: list[str]) -> CustomerProfile | None:
+        """The read's profile; one not back by now (its time, :attr:`Pending.wait_until`, is up) timed out."""
         if read is None:
             fallbacks.append("profile_unavailable")
             return None
-        budget = max(0.0, (deadline - time.perf_counter()) * 0.6)
         breaker = self.profile_breaker
         try:
-            profile = read.result(timeout=budget)
+            profile = read.result(timeout=0)
         except FutureTimeout:
             read.cancel()
             if breaker is not None:
-                breaker.failure(f"read slower than {budget * 1000:.0f} ms")
+                breaker.failure(f"read slower than the deadline's share ({self.settings.deadline_ms * 0.6:.0f} ms at most)")
             fallbacks.append("profile_timeout")
             return None
         except Exception as exc:  # noqa: BLE001 - store down: answer by popularity

@@ -2,8 +2,9 @@
 
 The transport is KServe's ModelServer; these classes only turn protocol payloads into engine
 calls (STYLE.md: the model never parses HTTP). Nothing runs on the event loop but parsing and
-dispatch: every resolve, score and feedback append runs in a worker thread, so a slow dependency
-delays only the requests that need it, never the health probes. ``voicecart serve`` calls
+dispatch: every resolve, score and feedback append runs in a worker thread, and a profile read that is
+still out when a resolve's candidates are ready is awaited on the loop (no thread waits on the store), so
+a slow dependency delays only the requests that need it, never the health probes. ``voicecart serve`` calls
 :func:`serve`; ``serving.workers`` > 1 starts that many processes on one listening socket.
 """
 
@@ -38,7 +39,7 @@ from voicecart.config import Settings
 from voicecart.schemas import FeedbackEvent, ResolveRequest
 from voicecart.serving import metrics
 from voicecart.serving.bundle import load_serving_model
-from voicecart.serving.engine import Health, ResolutionEngine, conversation_store
+from voicecart.serving.engine import Health, Pending, ResolutionEngine, conversation_store
 from voicecart.serving.errors import BundleError
 from voicecart.serving.feedback import FeedbackIntake, FeedbackLog, outside_window
 from voicecart.serving.openapi import RANKER_SUFFIX, allowed_methods, check_v2_request, openapi_document
@@ -119,11 +120,19 @@ class ResolveModel(Model):
     async def predict(self, payload: dict, headers: dict[str, str] | None = None,
                       response_headers: dict[str, str] | None = None) -> dict:
         requests: list[ResolveRequest] = payload["instances"]
-        loop = asyncio.get_running_loop()
         received = RECEIVED_AT.get()
-        answers = await asyncio.gather(*[loop.run_in_executor(self.pool, self.engine.resolve, r, received)
-                                         for r in requests])
+        answers = await asyncio.gather(*[self._answer(r, received) for r in requests])
         return {"predictions": [a.model_dump(mode="json") for a in answers]}
+
+    async def _answer(self, request: ResolveRequest, received: float | None):  # noqa: ANN202 - ResolveResponse
+        """The engine's work on a worker thread; a profile read still out after it is awaited here, on the
+        loop, for at most its share of the deadline, so no thread waits on the store."""
+        loop = asyncio.get_running_loop()
+        step = await loop.run_in_executor(self.pool, self.engine.begin, request, received)
+        if isinstance(step, Pending):
+            await asyncio.wait([asyncio.wrap_future(step.read)], timeout=step.wait_s())  # never cancels the read
+            step = await loop.run_in_executor(self.pool, self.engine.finish, step)
+        return step
 
 
 class RankerModel(Model):
@@ -301,7 +310,7 @@ def add_routes(app: Any, service: "Service", document: dict, dataplane: Any, rep
     from kserve.protocol.rest.v2_endpoints import V2Endpoints
 
     s = service.settings.serving
-    engine, pool = service.engine, service.pool
+    engine, io = service.engine, service.io_pool
     ranker = s.model_name + RANKER_SUFFIX
     v1, v2 = V1Endpoints(dataplane, repository), V2Endpoints(dataplane, repository)
 
@@ -318,7 +327,7 @@ def add_routes(app: Any, service: "Service", document: dict, dataplane: Any, rep
         late = outside_window(event.timestamp, received, s.feedback_max_age_s, s.feedback_max_ahead_s)
         if late:
             return _error(400, late, request)
-        appended, flags = await asyncio.get_running_loop().run_in_executor(pool, service.receive_feedback, event)
+        appended, flags = await asyncio.get_running_loop().run_in_executor(io, service.receive_feedback, event)
         if appended.conflict:
             metrics.FEEDBACK_CONFLICTS.inc()
             return _error(409, f"event_id: {event.event_id!r} is already logged with a different "
@@ -330,7 +339,7 @@ def add_routes(app: Any, service: "Service", document: dict, dataplane: Any, rep
 
     async def reload(request: Request) -> JsonResponse:
         try:
-            version = await asyncio.get_running_loop().run_in_executor(pool, service.reload)
+            version = await asyncio.get_running_loop().run_in_executor(io, service.reload)
         except BundleError as exc:
             metrics.RELOADS.labels(outcome="failed").inc()
             return _error(409, f"model_dir: {exc}", request)
@@ -426,7 +435,9 @@ class Service:
         self.engine = ResolutionEngine(model, profiles, s, max_candidates=settings.ranking.max_candidates,
                                        on_feedback=self.intake.receive, conversations=conversations,
                                        health=self.health)
-        self.pool = ThreadPoolExecutor(max_workers=s.resolve_threads, thread_name_prefix="resolve")
+        self.pool = ThreadPoolExecutor(max_workers=s.threads(), thread_name_prefix="resolve")
+        # feedback appends (an fsync each) and reloads (a bundle load) wait on the disk: never on the resolve thread
+        self.io_pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="feedback-io")
         self._reload_lock = threading.Lock()
         self._products: tuple[str, frozenset[str]] = ("", frozenset())
         canary, percent = self._load_canary()
