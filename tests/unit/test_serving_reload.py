@@ -67,3 +67,37 @@ def test_the_resolve_pool_has_the_configured_size(bundle, tmp_path, monkeypatch)
         update={"feedback_db": tmp_path / "fb.sqlite"})})
     service = Service(bundle, settings, profiles=None)
     assert settings.serving.resolve_threads == 3 and service.pool._max_workers == 3
+
+
+def test_each_worker_gets_its_own_socket_of_the_one_port():
+    """serving.workers > 1: one SO_REUSEPORT socket per worker (the kernel spreads connections over them),
+    all on the same port; a connection to the port is accepted by one of them."""
+    import socket
+
+    from voicecart.serving.local import free_port
+    from voicecart.serving.server import reuse_port_socket
+
+    port = free_port()
+    socks = [reuse_port_socket("127.0.0.1", port) for _ in range(2)]
+    try:
+        assert {s.getsockname()[1] for s in socks} == {port}
+        for s in socks:
+            s.settimeout(0.2)
+        clients = [socket.create_connection(("127.0.0.1", port), timeout=2) for _ in range(16)]
+        accepted, per_socket = [], []
+        for s in socks:
+            before = len(accepted)
+            while True:
+                try:
+                    conn, _ = s.accept()
+                except (TimeoutError, OSError):
+                    break
+                accepted.append(conn)
+            per_socket.append(len(accepted) - before)
+        assert len(accepted) == 16, "every connection reached one of the sockets"
+        assert min(per_socket) > 0, f"the kernel spread them ({per_socket}; all on one has odds 2 in 65,536)"
+        for c in clients + accepted:
+            c.close()
+    finally:
+        for s in socks:
+            s.close()

@@ -5,7 +5,8 @@ calls (STYLE.md: the model never parses HTTP). Nothing runs on the event loop bu
 dispatch: every resolve, score and feedback append runs in a worker thread, and a profile read that is
 still out when a resolve's candidates are ready is awaited on the loop (no thread waits on the store), so
 a slow dependency delays only the requests that need it, never the health probes. ``voicecart serve`` calls
-:func:`serve`; ``serving.workers`` > 1 starts that many processes on one listening socket.
+:func:`serve`; ``serving.workers`` > 1 starts that many processes on the port, each on its own
+listening socket (SO_REUSEPORT: the kernel spreads the connections).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import gc
 import logging
 import multiprocessing as mp
 import os
+import socket
 import threading
 import time
 import uuid
@@ -614,7 +616,7 @@ def _run(service: Service, sockets: list | None = None, push: bool = True) -> No
 
 def _worker(model_dir: str, settings: Settings, profiles_factory: Callable | None, stats: Any, sockets: list,
             index: int) -> None:
-    """One of ``serving.workers`` processes: its own engine and thread pool on the shared socket."""
+    """One of ``serving.workers`` processes: its own engine and thread pool on its own socket of the port."""
     profiles = profiles_factory() if profiles_factory is not None else None
     # one process pushes feedback to the online store (the log is shared); all append
     _run(Service(model_dir, settings, profiles, stats), sockets, push=index == 0)
@@ -626,7 +628,7 @@ def serve(model_dir: str | Path, settings: Settings, profiles: Any = None, servi
 
     ``service`` lets a caller assemble the engine itself (the benchmark's naive path does).
     With ``serving.workers`` > 1, ``profiles_factory`` (picklable, e.g. ``functools.partial``)
-    builds each worker's profile source, and the workers share one listening socket. ``stats`` (a
+    builds each worker's profile source, and each worker listens on its own socket of the port. ``stats`` (a
     picklable ``serving.bundle.StatsSource``) is where every worker reads the product statistics.
     """
     s = settings.serving
@@ -639,21 +641,37 @@ def serve(model_dir: str | Path, settings: Settings, profiles: Any = None, servi
     _serve_workers(str(model_dir), settings, profiles_factory, stats)
 
 
+def reuse_port_socket(host: str, port: int, backlog: int = 2048) -> socket.socket:
+    """A listening socket on host:port that other sockets of this user share (SO_REUSEPORT).
+
+    One socket per worker, not one socket for all: the kernel then hashes each new connection to one of
+    them. On one shared socket the worker that wakes first accepts every connection waiting (asyncio
+    accepts up to its backlog per wake-up), so a client's burst of connections lands on one process while
+    the other idles (hey's 10 connections did).
+    """
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    sock.bind((host, port))
+    sock.listen(backlog)
+    sock.set_inheritable(True)
+    return sock
+
+
 def _serve_workers(model_dir: str, settings: Settings, profiles_factory: Callable | None, stats: Any) -> None:
     import shutil
     import signal
     import tempfile
 
-    import uvicorn
-
     s = settings.serving
     metrics_dir = tempfile.mkdtemp(prefix="voicecart-metrics-")
     os.environ["PROMETHEUS_MULTIPROC_DIR"] = metrics_dir  # inherited by the spawned workers
-    sock = uvicorn.Config("voicecart:__name__", host=s.host, port=s.port).bind_socket()
+    socks = [reuse_port_socket(s.host, s.port) for _ in range(s.workers)]
     mp.allow_connection_pickling()
     spawn = mp.get_context("spawn")
     procs = [spawn.Process(target=_worker, args=(model_dir, settings, profiles_factory, stats, [sock], i),
-                           name=f"voicecart-worker-{i}") for i in range(s.workers)]
+                           name=f"voicecart-worker-{i}") for i, sock in enumerate(socks)]
     for p in procs:
         p.start()
     log.info("started %d workers on %s:%d", s.workers, s.host, s.port)
@@ -669,7 +687,8 @@ def _serve_workers(model_dir: str, settings: Settings, profiles_factory: Callabl
             p.terminate()
     for p in procs:
         p.join(timeout=30)
-    sock.close()
+    for sock in socks:
+        sock.close()
     shutil.rmtree(metrics_dir, ignore_errors=True)
 
 
