@@ -136,3 +136,27 @@ def test_one_list_fast_paths_equal_the_many_list_code():
     np.testing.assert_allclose(_segment_sum(values, one), _segment_sum(both, many)[2:])
     np.testing.assert_array_equal(_segment_max(values, one), _segment_max(both, many)[2:])
     assert len(_segment_max(np.zeros(0), np.asarray([0, 0]))) == 0
+
+
+def test_one_customer_category_sums_equal_the_many_customer_code():
+    """A served request's aggregates (one history row: sums by category index) give what the training path's
+    keyed sums give for the same customer among others."""
+    from types import SimpleNamespace
+
+    from voicecart.ranking.features import CustomerAggregates, History
+
+    n_products, n_c = 8, 4
+    catalog = SimpleNamespace(stats=SimpleNamespace(rel_price=np.linspace(0.5, 2.0, n_products)), category_codes=list(range(n_c)),
+                              cat_of=np.asarray([0, 0, 1, 1, 2, 2, 3, 3]), taste=None, vectors=None)
+    prods, counts, last = np.asarray([1, 2, 3, 6]), np.asarray([2.0, 1.0, 4.0, 1.0]), np.asarray([5.0, 6.0, 7.0, 8.0])
+    one = History.from_pairs(n_products, np.zeros(4), prods, counts, last, np.ones(1), np.full(1, 3.0), np.full(1, 9.0))
+    other_p = np.asarray([0, 2, 7])
+    many = History.from_pairs(n_products, np.concatenate([np.zeros(3), np.ones(4)]), np.concatenate([other_p, prods]),
+                              np.concatenate([np.ones(3), counts]), np.concatenate([np.ones(3), last]),
+                              np.ones(2), np.full(2, 3.0), np.full(2, 9.0))
+    cats = np.arange(n_c)
+    got = CustomerAggregates(one, catalog).category(np.zeros(n_c, np.int64), cats)
+    want = CustomerAggregates(many, catalog).category(np.ones(n_c, np.int64), cats)
+    np.testing.assert_allclose(got[0], want[0])
+    np.testing.assert_allclose(got[1], want[1])
+    assert got[0][2] == 0.0 and got[1][2] == 0.0, "a category never bought: no orders, no price level"

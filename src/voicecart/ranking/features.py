@@ -190,10 +190,16 @@ class CustomerAggregates:
         self.total = np.bincount(row, weights=w, minlength=n_u)
         self.price_mean = np.bincount(row, weights=w * rel[prod], minlength=n_u) / np.maximum(self.total, 1e-9)
         n_c = len(catalog.category_codes)
-        self.uc_key, inv = np.unique(row * n_c + catalog.cat_of[prod], return_inverse=True)
-        self.uc_count = np.bincount(inv, weights=w)
-        self.uc_price = np.bincount(inv, weights=w * rel[prod]) / np.maximum(self.uc_count, 1e-9)
         self.n_c = n_c
+        self._dense: tuple[np.ndarray, np.ndarray] | None = None
+        if n_u == 1:  # one customer (every served request): per-category sums by category index, no np.unique
+            cat = catalog.cat_of[prod]
+            count = np.bincount(cat, weights=w, minlength=n_c)
+            self._dense = (count, np.bincount(cat, weights=w * rel[prod], minlength=n_c) / np.maximum(count, 1e-9))
+        else:
+            self.uc_key, inv = np.unique(row * n_c + catalog.cat_of[prod], return_inverse=True)
+            self.uc_count = np.bincount(inv, weights=w)
+            self.uc_price = np.bincount(inv, weights=w * rel[prod]) / np.maximum(self.uc_count, 1e-9)
         self.private_share, self.size_mean = self._taste(catalog, row, prod, w, n_u)
         self.vector = None
         if catalog.vectors is not None:
@@ -222,6 +228,9 @@ class CustomerAggregates:
 
     def category(self, row: np.ndarray, cat: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(orders in the category, mean price level there) per (row, category)."""
+        if self._dense is not None:
+            count, price = self._dense
+            return count[cat], price[cat]
         key = row.astype(np.int64) * self.n_c + cat
         if not len(self.uc_key):
             return np.zeros(len(key)), np.zeros(len(key))

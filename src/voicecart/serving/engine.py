@@ -459,7 +459,7 @@ def observe_answer(latency_s: float, personalized: bool, fallbacks: list[str]) -
     """One answer in the Prometheus metrics (``serving.metrics``): the engine's latency, personal or not, its
     fallbacks."""
     metrics.RESOLVE_LATENCY.observe(latency_s)
-    metrics.RESOLVES.labels(personalized=str(personalized).lower()).inc()
+    metrics.resolves(personalized).inc()
     for reason in fallbacks:
         metrics.FALLBACKS.labels(reason=reason).inc()
 

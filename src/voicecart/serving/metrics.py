@@ -10,6 +10,8 @@ the request path.
 
 from __future__ import annotations
 
+import functools
+
 from prometheus_client import Counter, Gauge, Histogram
 
 BUCKETS = (0.001, 0.002, 0.003, 0.005, 0.0075, 0.01, 0.015, 0.02, 0.03, 0.05, 0.075, 0.1, 0.25, 0.5, 1.0, 2.5)
@@ -38,3 +40,14 @@ def set_model_version(version: str, previous: str | None = None) -> None:
 
 def set_breaker(dependency: str, state: str) -> None:
     BREAKER.labels(dependency=dependency).set(1.0 if state == "closed" else 0.0)
+
+
+@functools.cache
+def request_latency(route: str):  # noqa: ANN201 - the labelled histogram
+    """REQUEST_LATENCY of one route, labelled once (``labels()`` per request costs a lock and a dict walk)."""
+    return REQUEST_LATENCY.labels(route=route)
+
+
+@functools.cache
+def resolves(personalized: bool):  # noqa: ANN201 - the labelled counter
+    return RESOLVES.labels(personalized=str(personalized).lower())

@@ -215,7 +215,7 @@ class Frontdoor:
                 status = message["status"]
             await send(message)
             if message["type"] == "http.response.body" and not message.get("more_body", False):
-                metrics.REQUEST_LATENCY.labels(route=route).observe(time.perf_counter() - start)
+                metrics.request_latency(route).observe(time.perf_counter() - start)
                 if 400 <= status < 500:
                     metrics.BAD_REQUESTS.labels(route=route, status=str(status)).inc()
 
