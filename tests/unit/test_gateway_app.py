@@ -170,6 +170,8 @@ def test_alexa_unknown_intents_empty_slots_and_a_down_endpoint_are_spoken_apolog
 
 def test_health_and_metrics(client):
     assert client.get("/healthz").json() == {"status": "ok", "platforms": ["dialogflow", "alexa"]}
+    r, _ = webhook_call(client, df_request("add", "add milk"), secret="wrong-secret-of-some-length")
+    assert r.status_code == 401  # its own refused call: the test must not lean on another test's side effects
     text = client.get("/metrics").text
     assert 'voicecart_gateway_requests_total{platform="dialogflow",status="401"}' in text
     assert "voicecart_gateway_latency_seconds_bucket" in text
