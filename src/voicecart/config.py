@@ -186,7 +186,8 @@ class ServingSettings(BaseModel):
     max_instances: int = Field(default=16, ge=1, le=1024)
     """Most ResolveRequests in one V1 predict call."""
     resolve_threads: int | None = Field(default=None, ge=1, le=256)
-    """Threads per server process that run resolves (and V2 scores, feedback appends) off the event loop.
+    """Threads per server process that run resolves (and V2 scores) off the event loop; feedback appends and
+    reloads run on a separate I/O pool.
     Unset: 1 with the in-process ranker and memory conversations, 16 otherwise (:meth:`threads`). The in-process
     path is CPU work under one GIL: requests computing side by side on several threads only slow each other
     (docs/serving.md, Workers), and a profile read still out after ``profile_grace_ms`` is awaited on the event

@@ -55,6 +55,9 @@ log = logging.getLogger("voicecart.serving.requests")
 health_log = logging.getLogger("voicecart.serving.health")
 
 N_ALTERNATIVES = 3
+PROFILE_SHARE = 0.6
+"""The share of what is left of the deadline, once the candidates are ready, that the profile read may take (the
+rest is for features and the ranker)."""
 
 
 
@@ -95,8 +98,8 @@ class Pending:
     cands: Candidates
     read: Future
     wait_until: float
-    """perf_counter time by which the read must be back (60% of what was left of the deadline after the
-    candidates; the rest is for features and the ranker)."""
+    """perf_counter time by which the read must be back (:data:`PROFILE_SHARE` of what was left of the deadline
+    after the candidates)."""
 
     def wait_s(self) -> float:
         return max(0.0, self.wait_until - time.perf_counter())
@@ -580,10 +583,10 @@ class ResolutionEngine:
             response = answer_step(model, request_id, parsed, Ranked(cands.product, cands.text_score, False),
                                    fallbacks=[why], reason=parsed.reason or why)
             return self._answered(request, response, arm, conversation_id, start, received, fallbacks)
+        now = time.perf_counter()
         pending = Pending(request, model, arm, request_id, conversation_id, start, received, deadline, fallbacks,
-                          parsed, cands, profile_read, 0.0)
+                          parsed, cands, profile_read, now + max(0.0, deadline - now) * PROFILE_SHARE)
         if profile_read is not None:
-            pending.wait_until = time.perf_counter() + max(0.0, (deadline - time.perf_counter()) * 0.6)
             if not profile_read.done():
                 wait_futures([profile_read], timeout=min(self.settings.profile_grace_ms / 1000, pending.wait_s()))
             if not profile_read.done():
@@ -668,7 +671,8 @@ class ResolutionEngine:
         except FutureTimeout:
             read.cancel()
             if breaker is not None:
-                breaker.failure(f"read slower than the deadline's share ({self.settings.deadline_ms * 0.6:.0f} ms at most)")
+                breaker.failure(f"read slower than its share of the deadline "
+                                f"({self.settings.deadline_ms * PROFILE_SHARE:.0f} ms at most)")
             fallbacks.append("profile_timeout")
             return None
         except Exception as exc:  # noqa: BLE001 - store down: answer by popularity

@@ -439,7 +439,7 @@ class Service:
                                        health=self.health)
         self.pool = ThreadPoolExecutor(max_workers=s.threads(), thread_name_prefix="resolve")
         # feedback appends (an fsync each) and reloads (a bundle load) wait on the disk: never on the resolve thread
-        self.io_pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="feedback-io")
+        self.io_pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="io")
         self._reload_lock = threading.Lock()
         self._products: tuple[str, frozenset[str]] = ("", frozenset())
         canary, percent = self._load_canary()
