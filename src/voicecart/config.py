@@ -212,6 +212,12 @@ class ServingSettings(BaseModel):
     """Consecutive failures (errors or timeouts) of a dependency that open its circuit breaker."""
     breaker_retry_s: float = Field(default=2.0, gt=0)
     """How long an open breaker skips the dependency before one half-open trial call."""
+    cpu_affinity: Literal["auto", "off"] = "auto"
+    """``auto``: with ``workers`` at least the CPUs this process may use, pin worker i to the i-th of them
+    (docs/serving.md, Workers); ``off``: leave every worker to the scheduler."""
+    direct_predict: bool = True
+    """Answer a plain-JSON V1 predict in the front door, straight to the model's KServe pipeline
+    (docs/serving.md, Workers); false sends it through KServe's FastAPI route. Same answers and errors."""
     ready_when_degraded: bool = True
     """Readiness with a degraded dependency (profile store, Redis, Triton): true answers 200 (the
     pod answers by popularity; the body names what is degraded); false answers 503 (traffic goes to

@@ -224,3 +224,36 @@ def test_transformer_calls_a_kserve_v2_predictor_like_the_cluster_split(server, 
             assert split["fallbacks"] == [] and split["personalized"] == direct["personalized"]
             assert split["product"]["id"] == direct["product"]["id"]
             assert [a["id"] for a in split["alternatives"]] == [a["id"] for a in direct["alternatives"]]
+
+
+def _children(pid: int) -> list[int]:
+    with open(f"/proc/{pid}/task/{pid}/children") as f:
+        return [int(c) for c in f.read().split()]
+
+
+@pytest.mark.parametrize("mode", ["auto", "off"])
+def test_workers_are_pinned_one_cpu_each_when_they_are_as_many_as_the_cpus(world, tmp_path, mode):
+    """``serving.cpu_affinity``: auto pins worker i to the i-th CPU when the workers cover the CPUs; off
+    leaves every worker on all of them. Read from the kernel (sched_getaffinity of each worker process)."""
+    import os
+
+    allowed = os.sched_getaffinity(0) if hasattr(os, "sched_getaffinity") else set()
+    if not 2 <= len(allowed) <= 4 or not os.path.exists(f"/proc/{os.getpid()}/task/{os.getpid()}/children"):
+        pytest.skip(f"needs Linux and 2-4 usable CPUs (this process may use {len(allowed)})")
+    srv = LocalServer(world["bundle"], "--profiles-from", str(world["data"]), "--deadline-ms", "2000",
+                      "--workers", str(len(allowed)), "--feedback-db", str(tmp_path / "fb.sqlite"),
+                      env={"VOICECART_SERVING__CPU_AFFINITY": mode}, log_path=tmp_path / "server.log")
+    with srv:
+        workers = _children(srv.proc.pid)
+        # the spawn machinery's resource tracker is a child too; the workers are the ones that load a model
+        workers = [w for w in workers if "spawn_main" in open(f"/proc/{w}/cmdline").read()]
+        assert len(workers) == len(allowed), workers
+        cpus = [os.sched_getaffinity(w) for w in workers]
+        r = resolve(srv.url, str(world["customer"]), "add milk")
+        assert r.status_code == 200, r.text
+    if mode == "auto":
+        assert sorted(next(iter(c)) for c in cpus) == sorted(allowed) and all(len(c) == 1 for c in cpus), cpus
+        assert (tmp_path / "server.log").read_text().count("pinned to CPU") == len(allowed)
+    else:
+        assert all(c == allowed for c in cpus), cpus
+        assert "pinned to CPU" not in (tmp_path / "server.log").read_text()

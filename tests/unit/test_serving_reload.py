@@ -101,3 +101,18 @@ def test_each_worker_gets_its_own_socket_of_the_one_port():
     finally:
         for s in socks:
             s.close()
+
+
+@pytest.mark.parametrize("workers, allowed, mode, expected", [
+    (2, {0, 1}, "auto", [0, 1]),          # one worker per CPU: each pinned to its own
+    (4, {0, 1}, "auto", [0, 1, 0, 1]),    # more workers than CPUs: round robin
+    (2, {3, 5}, "auto", [3, 5]),          # the CPUs this process may use, not 0..n-1
+    (1, {0, 1}, "auto", [None]),          # fewer workers than CPUs: free to use the idle core
+    (3, {0, 1, 2, 3}, "auto", [None] * 3),
+    (2, {0, 1}, "off", [None, None]),
+    (2, set(), "auto", [None, None]),
+])
+def test_worker_cpu_pins_only_when_the_workers_cover_the_cpus(workers, allowed, mode, expected):
+    from voicecart.serving.server import worker_cpu
+
+    assert [worker_cpu(i, workers, allowed, mode) for i in range(workers)] == expected

@@ -34,6 +34,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
 from kserve import InferOutput, InferRequest, InferResponse, Model
 from kserve.errors import InvalidInput, ModelNotFound, ModelNotReady, ServerNotReady
+from kserve.utils.utils import is_structured_cloudevent
 from pydantic import ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -193,13 +194,19 @@ class Frontdoor:
     * times each request from receipt to its last response byte (``voicecart_request_latency_seconds``)
       and publishes the receipt time to the handlers (:data:`RECEIVED_AT`);
     * refuses a body over ``max_bytes`` with 413 before anything parses it;
-    * answers a method the OpenAPI document does not list for a path with 405 and ``Allow``.
+    * answers a method the OpenAPI document does not list for a path with 405 and ``Allow``;
+    * answers a plain-JSON V1 predict for a model in ``direct`` itself (``serving.direct_predict``): the body
+      goes to the model's KServe pipeline (``Model.__call__``: preprocess, predict, postprocess) as KServe's
+      V1 route would send it, without the router, the dependency solver and the response classes between.
+      A CloudEvent, another content type or a model not ready takes KServe's route, body replayed.
     """
 
-    def __init__(self, app: Any, max_bytes: int, methods: dict[str, frozenset[str]]) -> None:
+    def __init__(self, app: Any, max_bytes: int, methods: dict[str, frozenset[str]],
+                 direct: dict[str, Model] | None = None) -> None:
         self.app = app
         self.max_bytes = max_bytes
         self.methods = methods
+        self.direct = direct or {}
 
     async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
         if scope["type"] != "http":
@@ -228,7 +235,7 @@ class Frontdoor:
         length = headers.get(b"content-length")
         if length is not None and (not length.isdigit() or int(length) > self.max_bytes):
             return await _reject(timed_send, 413, f"body: larger than {self.max_bytes} bytes",
-                                 where=f"{scope['method']} {scope['path']}")
+                                 where=_where(scope))
         seen = 0
 
         async def limited() -> dict:
@@ -241,18 +248,85 @@ class Frontdoor:
             return message
 
         try:
-            await self.app(scope, limited, timed_send)
+            model = self.direct.get(scope["path"])
+            if model is not None and scope["method"] == "POST" and _plain_json(scope["headers"]) and model.ready:
+                await self._predict(model, scope, limited, timed_send)
+            else:
+                await self.app(scope, limited, timed_send)
         except _TooLarge:
             await _reject(timed_send, 413, f"body: larger than {self.max_bytes} bytes",
-                          where=f"{scope['method']} {scope['path']}")
+                          where=_where(scope))
+
+
+    async def _predict(self, model: Model, scope: dict, receive: Any, send: Any) -> None:
+        """One V1 predict, answered as KServe's route answers it: same decode, same model call, same errors."""
+        body = await _read_body(receive)
+        try:
+            payload = orjson.loads(body)
+        except orjson.JSONDecodeError as exc:
+            return await _reject(send, 400, f"Unrecognized request format: {exc}", where=_where(scope))
+        if isinstance(payload, dict) and is_structured_cloudevent(payload):  # KServe unwraps and rewraps it
+            return await self.app(scope, _replay(body, receive), send)
+        headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
+        try:
+            response, _ = await model(payload, headers=headers)
+        except InvalidInput as exc:
+            return await _reject(send, 400, str(exc), where=_where(scope))
+        except Exception:  # noqa: BLE001 - as the app's handler: a 500 with one shape, the traceback logged
+            log.error("500 %s", _where(scope), exc_info=True)
+            return await _reject(send, 500, "server: internal error", log_line=False)
+        out = orjson.dumps(response, option=orjson.OPT_NON_STR_KEYS | orjson.OPT_SERIALIZE_NUMPY)
+        await send({"type": "http.response.start", "status": 200,
+                    "headers": [(b"content-length", str(len(out)).encode()), (b"content-type", b"application/json")]})
+        await send({"type": "http.response.body", "body": out})
+
+
+def _plain_json(headers: list) -> bool:
+    """No CloudEvent headers, and a JSON content type or none (what KServe's decode reads as plain JSON)."""
+    for key, value in headers:
+        if key.startswith(b"ce-") or (key == b"content-type" and value != b"application/json"):
+            return False
+    return True
+
+
+async def _read_body(receive: Any) -> bytes:
+    chunks = []
+    while True:
+        message = await receive()
+        if message["type"] != "http.request":
+            break  # the client went away: what arrived is decoded (and answered to nobody)
+        chunks.append(message.get("body", b""))
+        if not message.get("more_body", False):
+            break
+    return b"".join(chunks)
+
+
+def _replay(body: bytes, receive: Any) -> Callable:
+    """A receive that hands the app the body already read, then whatever the client sends next."""
+    sent = False
+
+    async def replay() -> dict:
+        nonlocal sent
+        if not sent:
+            sent = True
+            return {"type": "http.request", "body": body, "more_body": False}
+        return await receive()
+
+    return replay
+
+
+def _where(scope: dict) -> str:
+    return f"{scope['method']} {scope['path']}"
 
 
 class _TooLarge(Exception):
     pass
 
 
-async def _reject(send: Any, status: int, message: str, headers: list | None = None, where: str = "") -> None:
-    log.info("%d %s: %s", status, where, message)
+async def _reject(send: Any, status: int, message: str, headers: list | None = None, where: str = "",
+                  log_line: bool = True) -> None:
+    if log_line:
+        log.info("%d %s: %s", status, where, message)
     body = orjson.dumps({"error": message})
     await send({"type": "http.response.start", "status": status,
                 "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()),
@@ -595,7 +669,8 @@ def build_server(service: Service) -> Any:
     document = openapi_document(s.model_name, s.max_instances, service.n_features or None)
     add_routes(app, service, document, model_server.dataplane, model_server.model_repository_extension)
     add_error_handlers(app)
-    app.add_middleware(Frontdoor, max_bytes=s.max_body_bytes, methods=allowed_methods(document))
+    direct = {f"/v1/models/{s.model_name}:predict": models[0]} if s.direct_predict else None
+    app.add_middleware(Frontdoor, max_bytes=s.max_body_bytes, methods=allowed_methods(document), direct=direct)
     return rest
 
 
@@ -614,9 +689,34 @@ def _run(service: Service, sockets: list | None = None, push: bool = True) -> No
     rest._server.run(sockets=sockets)  # noqa: SLF001 - RESTServer.run would rebuild the app
 
 
+def worker_cpu(index: int, workers: int, allowed: set[int], mode: str = "auto") -> int | None:
+    """The CPU worker ``index`` of ``workers`` is pinned to, or None to leave it to the scheduler.
+
+    ``auto`` pins only when there are at least as many workers as CPUs the process may use (one busy
+    process per core): each worker's threads (event loop, resolve thread, profile reads) then hand work to
+    each other on one CPU, not across vCPUs, where each wake-up cost this VM about 60 µs of CPU instead of
+    10 (docs/serving.md, Workers). Fewer workers than CPUs stay unpinned, free to use the idle cores.
+    """
+    if mode != "auto" or not allowed or workers < len(allowed):
+        return None
+    return sorted(allowed)[index % len(allowed)]
+
+
+def _pin(index: int, settings: Settings) -> None:
+    s = settings.serving
+    if not hasattr(os, "sched_setaffinity"):
+        return
+    cpu = worker_cpu(index, s.workers, os.sched_getaffinity(0), s.cpu_affinity)
+    if cpu is not None:
+        os.sched_setaffinity(0, {cpu})
+        log.info("worker %d pinned to CPU %d (serving.cpu_affinity: %s)", index, cpu, s.cpu_affinity)
+
+
 def _worker(model_dir: str, settings: Settings, profiles_factory: Callable | None, stats: Any, sockets: list,
             index: int) -> None:
     """One of ``serving.workers`` processes: its own engine and thread pool on its own socket of the port."""
+    _configure_logs()
+    _pin(index, settings)  # before any thread starts: every thread of this worker inherits the CPU
     profiles = profiles_factory() if profiles_factory is not None else None
     # one process pushes feedback to the online store (the log is shared); all append
     _run(Service(model_dir, settings, profiles, stats), sockets, push=index == 0)
@@ -692,4 +792,4 @@ def _serve_workers(model_dir: str, settings: Settings, profiles_factory: Callabl
     shutil.rmtree(metrics_dir, ignore_errors=True)
 
 
-__all__ = ["Frontdoor", "RankerModel", "ResolveModel", "Service", "build_server", "serve"]
+__all__ = ["Frontdoor", "RankerModel", "ResolveModel", "Service", "build_server", "serve", "worker_cpu"]
