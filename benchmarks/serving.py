@@ -412,10 +412,13 @@ def report(args, healthy: dict, heys: dict, hung: dict | None, remote, mix: dict
            load: tuple = ()) -> str:
     one = healthy[min(healthy)]
     busy = ""
-    if load and max(load[0][0], load[1][0]) > (os.cpu_count() or 1):
-        busy = (f" **The machine was busy with other work (1-minute load average {load[0][0]:.1f} at the start, "
-                f"{load[1][0]:.1f} at the end, on {os.cpu_count()} cores): these numbers measure the contention, "
-                "not the server.**")
+    if load:
+        # only the load before the run tells of other work: by the end it is this run's own servers and clients
+        before, after = load[0][0], load[1][0]
+        busy = (f" 1-minute load average {before:.1f} before the run on {os.cpu_count()} cores ({after:.1f} at its "
+                "end, from its own servers and load generators).")
+        if before > 0.5 * (os.cpu_count() or 1):
+            busy += " **The machine was busy with other work: these numbers measure the contention, not the server.**"
     lines = ["## Serving under load (`benchmarks/serving.py`)", "",
              f"Real KServe ModelServer on localhost; the load generators share the machine's cores. Our open-loop "
              f"client: {args.repeats} repeats of {args.requests} evenly spaced requests per rate (median; p99 range "

@@ -257,7 +257,6 @@ class Frontdoor:
             await _reject(timed_send, 413, f"body: larger than {self.max_bytes} bytes",
                           where=_where(scope))
 
-
     async def _predict(self, model: Model, scope: dict, receive: Any, send: Any) -> None:
         """One V1 predict, answered as KServe's route answers it: same decode, same model call, same errors."""
         body = await _read_body(receive)
@@ -269,15 +268,18 @@ class Frontdoor:
             return await self.app(scope, _replay(body, receive), send)
         headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
         try:
-            response, _ = await model(payload, headers=headers)
+            response, extra = await model(payload, headers=headers)
         except InvalidInput as exc:
             return await _reject(send, 400, str(exc), where=_where(scope))
         except Exception:  # noqa: BLE001 - as the app's handler: a 500 with one shape, the traceback logged
             log.error("500 %s", _where(scope), exc_info=True)
             return await _reject(send, 500, "server: internal error", log_line=False)
         out = orjson.dumps(response, option=orjson.OPT_NON_STR_KEYS | orjson.OPT_SERIALIZE_NUMPY)
+        more = [(k.lower().encode("latin-1"), str(v).encode("latin-1")) for k, v in (extra or {}).items()
+                if k.lower() not in ("content-length", "content-type")]  # a model's own headers, as KServe passes them
         await send({"type": "http.response.start", "status": 200,
-                    "headers": [(b"content-length", str(len(out)).encode()), (b"content-type", b"application/json")]})
+                    "headers": [(b"content-length", str(len(out)).encode()), (b"content-type", b"application/json"),
+                                *more]})
         await send({"type": "http.response.body", "body": out})
 
 
