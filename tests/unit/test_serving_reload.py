@@ -109,6 +109,7 @@ def test_each_worker_gets_its_own_socket_of_the_one_port():
     (2, {3, 5}, "auto", [3, 5]),          # the CPUs this process may use, not 0..n-1
     (1, {0, 1}, "auto", [None]),          # fewer workers than CPUs: free to use the idle core
     (3, {0, 1, 2, 3}, "auto", [None] * 3),
+    (3, {0, 1}, "auto", [None] * 3),       # uneven: one CPU would carry two of three equally fed workers
     (2, {0, 1}, "off", [None, None]),
     (2, set(), "auto", [None, None]),
 ])

@@ -58,36 +58,52 @@ def conform(name: str, table: pa.Table) -> pa.Table:
     return table.select(schema.names).cast(schema)
 
 
-MEMORY_SHARE = 0.25
-"""The share of the machine's memory one DuckDB connection may hold before it spills to disk."""
+MEMORY_LIMIT = "25%"
+"""How much memory one DuckDB connection may hold before it spills to disk: a share of what DuckDB sees
+as the machine's memory (a container's cgroup limit where there is one)."""
 
 
 def duckdb_memory_limit() -> str:
-    """``VOICECART_DUCKDB_MEMORY_LIMIT`` (DuckDB's syntax: ``4GB``, ``512MB``) or :data:`MEMORY_SHARE` of
-    physical memory. DuckDB's own default is 80%: one feature query on the Instacart sample's 543 moments
-    then held 20 GB of a 24 GB machine and the kernel killed whatever else ran; capped at 3 GB the same
-    query finished as fast (59 s against 66 s), spilling to a temporary folder (docs/features.md)."""
+    """``VOICECART_DUCKDB_MEMORY_LIMIT`` (DuckDB's syntax: ``4GB``, ``512MB``, ``40%``) or :data:`MEMORY_LIMIT`.
+    DuckDB's own default is 80%: one feature query on the Instacart sample's 543 moments then held 20 GB of a
+    24 GB machine and the kernel killed whatever else ran; capped at 3 GB the same query finished as fast
+    (59 s against 66 s), spilling to disk (docs/features.md)."""
     import os
 
-    explicit = os.environ.get("VOICECART_DUCKDB_MEMORY_LIMIT")
-    if explicit:
-        return explicit
+    return os.environ.get("VOICECART_DUCKDB_MEMORY_LIMIT") or MEMORY_LIMIT
+
+
+def duckdb_spill_dir() -> Path:
+    """This user's spill folder in the system's temporary directory (DuckDB's default is ``.tmp`` in the
+    working directory), made private (0700). DuckDB prefixes its files per process and cleans up those of
+    dead processes in a folder it shares, so every process of the user shares this one. A path that is not
+    this user's own folder (another user's, a link) is never used: a fresh private folder is made instead."""
+    import os
+    import stat
+    import tempfile
+
+    uid = os.getuid() if hasattr(os, "getuid") else 0
+    path = Path(tempfile.gettempdir()) / f"voicecart-duckdb-{uid}"
     try:
-        total = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
-    except (ValueError, OSError, AttributeError):  # not POSIX: DuckDB's default
-        return "80%"
-    return f"{max(1, int(total * MEMORY_SHARE) >> 20)}MB"
+        path.mkdir(mode=0o700, exist_ok=True)
+        info = path.lstat()
+        if stat.S_ISDIR(info.st_mode) and not stat.S_ISLNK(info.st_mode) and info.st_uid == uid \
+                and not info.st_mode & 0o077:
+            return path
+    except OSError:
+        pass
+    return Path(tempfile.mkdtemp(prefix="voicecart-duckdb-"))
 
 
 def duckdb_connect() -> duckdb.DuckDBPyConnection:
-    """An in-memory DuckDB connection with a memory cap (:func:`duckdb_memory_limit`) and its spill files in
-    the system's temporary folder (DuckDB's default is ``.tmp`` in the working directory). Every DuckDB
-    connection of the library is made here."""
-    import os
-    import tempfile
-
-    spill = Path(tempfile.gettempdir()) / f"voicecart-duckdb-{os.getpid()}"
-    return duckdb.connect(config={"memory_limit": duckdb_memory_limit(), "temp_directory": str(spill)})
+    """An in-memory DuckDB connection with a memory cap (:func:`duckdb_memory_limit`) that spills to
+    :func:`duckdb_spill_dir`. Every DuckDB connection of the library is made here."""
+    limit = duckdb_memory_limit()
+    try:
+        return duckdb.connect(config={"memory_limit": limit, "temp_directory": str(duckdb_spill_dir())})
+    except (duckdb.InvalidInputException, duckdb.ParserException) as exc:
+        raise DataError(f"VOICECART_DUCKDB_MEMORY_LIMIT={limit!r} is not a DuckDB memory limit such as 4GB or 25% "
+                        f"({exc})") from None
 
 
 def validate_references(tables: CanonicalTables, source_file: str | None = None) -> None:

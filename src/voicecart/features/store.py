@@ -225,15 +225,19 @@ def publish(data_dir: str | Path, settings: FeatureSettings, as_of: datetime) ->
 
 
 def _rows_in_window(settings: FeatureSettings, views, start: datetime, end: datetime) -> dict[str, int]:
-    import duckdb
+    from voicecart.data.store import duckdb_connect
 
     counts = {}
-    for view in views:  # a local offline store: each view reads the parquet file of its own name
-        path = offline_dir(settings) / f"{view}.parquet"
-        if path.exists():
-            q = ("SELECT COUNT(DISTINCT {key}) FROM read_parquet(?) WHERE event_timestamp BETWEEN ? AND ?"
-                 .format(key="product_id" if view == "product_features" else "customer_id"))
-            counts[view] = duckdb.execute(q, [str(path), start, end]).fetchall()[0][0]
+    con = duckdb_connect()
+    try:
+        for view in views:  # a local offline store: each view reads the parquet file of its own name
+            path = offline_dir(settings) / f"{view}.parquet"
+            if path.exists():
+                q = ("SELECT COUNT(DISTINCT {key}) FROM read_parquet(?) WHERE event_timestamp BETWEEN ? AND ?"
+                     .format(key="product_id" if view == "product_features" else "customer_id"))
+                counts[view] = con.execute(q, [str(path), start, end]).fetchall()[0][0]
+    finally:
+        con.close()
     return counts
 
 

@@ -12,6 +12,7 @@ listening socket (SO_REUSEPORT: the kernel spreads the connections).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import contextvars
 import gc
 import logging
@@ -202,7 +203,7 @@ class Frontdoor:
     """
 
     def __init__(self, app: Any, max_bytes: int, methods: dict[str, frozenset[str]],
-                 direct: dict[str, Model] | None = None) -> None:
+                 direct: dict[str, ResolveModel] | None = None) -> None:
         self.app = app
         self.max_bytes = max_bytes
         self.methods = methods
@@ -256,8 +257,10 @@ class Frontdoor:
         except _TooLarge:
             await _reject(timed_send, 413, f"body: larger than {self.max_bytes} bytes",
                           where=_where(scope))
+        except _Disconnected:
+            log.debug("client gone before the body of %s arrived", _where(scope))
 
-    async def _predict(self, model: Model, scope: dict, receive: Any, send: Any) -> None:
+    async def _predict(self, model: ResolveModel, scope: dict, receive: Any, send: Any) -> None:
         """One V1 predict, answered as KServe's route answers it: same decode, same model call, same errors."""
         body = await _read_body(receive)
         try:
@@ -291,12 +294,16 @@ def _plain_json(headers: list) -> bool:
     return True
 
 
+class _Disconnected(Exception):
+    pass
+
+
 async def _read_body(receive: Any) -> bytes:
     chunks = []
     while True:
         message = await receive()
-        if message["type"] != "http.request":
-            break  # the client went away: what arrived is decoded (and answered to nobody)
+        if message["type"] != "http.request":  # the client went away mid-body: nothing runs (as Starlette's
+            raise _Disconnected()                # request.body() raises ClientDisconnect on KServe's route)
         chunks.append(message.get("body", b""))
         if not message.get("more_body", False):
             break
@@ -694,31 +701,43 @@ def _run(service: Service, sockets: list | None = None, push: bool = True) -> No
 def worker_cpu(index: int, workers: int, allowed: set[int], mode: str = "auto") -> int | None:
     """The CPU worker ``index`` of ``workers`` is pinned to, or None to leave it to the scheduler.
 
-    ``auto`` pins only when there are at least as many workers as CPUs the process may use (one busy
-    process per core): each worker's threads (event loop, resolve thread, profile reads) then hand work to
-    each other on one CPU, not across vCPUs, where each wake-up cost this VM about 60 µs of CPU instead of
-    10 (docs/serving.md, Workers). Fewer workers than CPUs stay unpinned, free to use the idle cores.
+    ``auto`` pins only when the workers are a whole multiple of the CPUs the process may use (one busy
+    process per core, or the same number on each): each worker's threads (event loop, resolve thread,
+    profile reads) then hand work to each other on one CPU, not across vCPUs, where each wake-up cost this
+    VM about 60 µs of CPU instead of 10 (docs/serving.md, Workers). Fewer workers than CPUs stay unpinned,
+    free to use the idle cores, and so do uneven counts (3 on 2 CPUs would give one CPU two of the three
+    workers that the kernel feeds equally).
     """
-    if mode != "auto" or not allowed or workers < len(allowed):
+    if mode != "auto" or not allowed or workers < len(allowed) or workers % len(allowed):
         return None
     return sorted(allowed)[index % len(allowed)]
 
 
 def _pin(index: int, settings: Settings) -> None:
+    """Pin every thread of this worker (those a library started at import included) to its CPU; a
+    refusal (a sandbox without the call) leaves the worker unpinned, never stops it."""
     s = settings.serving
     if not hasattr(os, "sched_setaffinity"):
         return
     cpu = worker_cpu(index, s.workers, os.sched_getaffinity(0), s.cpu_affinity)
-    if cpu is not None:
-        os.sched_setaffinity(0, {cpu})
-        log.info("worker %d pinned to CPU %d (serving.cpu_affinity: %s)", index, cpu, s.cpu_affinity)
+    if cpu is None:
+        return
+    try:
+        tasks = [int(t) for t in os.listdir("/proc/self/task")] if os.path.isdir("/proc/self/task") else [0]
+        for task in tasks:
+            with contextlib.suppress(ProcessLookupError):  # a thread that ended meanwhile
+                os.sched_setaffinity(task, {cpu})
+    except OSError as exc:
+        log.warning("worker %d not pinned to CPU %d: %s", index, cpu, exc)
+        return
+    log.info("worker %d pinned to CPU %d (serving.cpu_affinity: %s)", index, cpu, s.cpu_affinity)
 
 
 def _worker(model_dir: str, settings: Settings, profiles_factory: Callable | None, stats: Any, sockets: list,
             index: int) -> None:
     """One of ``serving.workers`` processes: its own engine and thread pool on its own socket of the port."""
     _configure_logs()
-    _pin(index, settings)  # before any thread starts: every thread of this worker inherits the CPU
+    _pin(index, settings)  # before the engine's threads start: they inherit the CPU
     profiles = profiles_factory() if profiles_factory is not None else None
     # one process pushes feedback to the online store (the log is shared); all append
     _run(Service(model_dir, settings, profiles, stats), sockets, push=index == 0)
