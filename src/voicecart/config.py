@@ -213,8 +213,9 @@ class ServingSettings(BaseModel):
     breaker_retry_s: float = Field(default=2.0, gt=0)
     """How long an open breaker skips the dependency before one half-open trial call."""
     cpu_affinity: Literal["auto", "off"] = "auto"
-    """``auto``: with ``workers`` at least the CPUs this process may use, pin worker i to the i-th of them
-    (docs/serving.md, Workers); ``off``: leave every worker to the scheduler."""
+    """``auto``: with ``workers`` a whole multiple of the CPUs this process may use, pin worker i (every thread
+    of it) to the i-th of them, round robin (docs/serving.md, Workers); ``off``: leave every worker to the
+    scheduler."""
     direct_predict: bool = True
     """Answer a plain-JSON V1 predict in the front door, straight to the model's KServe pipeline
     (docs/serving.md, Workers); false sends it through KServe's FastAPI route. Same answers and errors."""

@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import shutil
+import stat
 import tempfile
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -68,8 +70,6 @@ def duckdb_memory_limit() -> str:
     DuckDB's own default is 80%: one feature query on the Instacart sample's 543 moments then held 20 GB of a
     24 GB machine and the kernel killed whatever else ran; capped at 3 GB the same query finished as fast
     (59 s against 66 s), spilling to disk (docs/features.md)."""
-    import os
-
     return os.environ.get("VOICECART_DUCKDB_MEMORY_LIMIT") or MEMORY_LIMIT
 
 
@@ -78,10 +78,6 @@ def duckdb_spill_dir() -> Path:
     working directory), made private (0700). DuckDB prefixes its files per process and cleans up those of
     dead processes in a folder it shares, so every process of the user shares this one. A path that is not
     this user's own folder (another user's, a link) is never used: a fresh private folder is made instead."""
-    import os
-    import stat
-    import tempfile
-
     uid = os.getuid() if hasattr(os, "getuid") else 0
     path = Path(tempfile.gettempdir()) / f"voicecart-duckdb-{uid}"
     try:
