@@ -54,6 +54,32 @@ def product_signals(con) -> dict[str, float]:  # noqa: ANN001
     return out
 
 
+def tier_signals(con, data: Path) -> dict[str, float]:  # noqa: ANN001
+    """HR@1 of the type's most ordered product among the households of the same tier (tertiles of the
+    household's mean price relative to each type, or of its private-label share), else the chain's."""
+    con.execute(f"""CREATE TABLE price AS SELECT product_id p, median(price) pr
+        FROM read_parquet('{data / 'order_lines.parquet'}') GROUP BY ALL""")
+    con.execute("""CREATE TABLE relp AS SELECT pop.cat, pop.p, ln(pr.pr) - avg(ln(pr.pr)) OVER (PARTITION BY pop.cat) rel
+        FROM pop JOIN price pr USING (p) WHERE pr.pr > 0""")
+    con.execute(f"""CREATE TABLE tiers AS SELECT c, ntile(3) OVER (ORDER BY mrel) price_tier,
+            ntile(3) OVER (ORDER BY priv) private_tier
+        FROM (SELECT t.c, avg(r.rel) mrel, avg((pb.brand = 'Private')::INT) priv FROM train t
+              JOIN relp r ON r.p = t.p AND r.cat = t.cat
+              JOIN read_parquet('{data / 'products.parquet'}') pb ON pb.product_id = t.p GROUP BY ALL)""")
+    out = {}
+    for name, col in (("popularity within the household's price tier", "price_tier"),
+                      ("popularity within the household's private-label tier", "private_tier")):
+        out[name] = con.execute(f"""
+            WITH tp AS (SELECT h.{col} g, t.cat, t.p, count(DISTINCT t.order_id) n FROM train t JOIN tiers h USING (c)
+                        GROUP BY ALL),
+                 top AS (SELECT tp.g, tp.cat, arg_max(tp.p, tp.n + pop.n * 1e-6) top FROM tp JOIN pop USING (cat, p)
+                         GROUP BY ALL),
+                 chain AS (SELECT cat, arg_max(p, n) top FROM pop GROUP BY cat)
+            SELECT avg((coalesce(top.top, chain.top) = q.p)::INT) FROM q JOIN chain USING (cat) LEFT JOIN tiers h USING (c)
+            LEFT JOIN top ON top.g = h.{col} AND top.cat = q.cat""").fetchone()[0]
+    return out
+
+
 def neighbour_signals(con, ks: tuple[int, ...] = (20, 100, 400)) -> dict[str, float]:  # noqa: ANN001
     """HR@1 of the candidate's buyers among the household's K most similar households (cosine over
     idf-weighted log purchase counts), blended half and half with the type's popularity share."""
@@ -100,7 +126,7 @@ def main() -> None:
     con = duckdb_connect()
     cold_lines(con, args.data, args.test_from, args.test_end)
     n = con.execute("SELECT count(*) FROM q").fetchone()[0]
-    results = product_signals(con) | neighbour_signals(con)
+    results = product_signals(con) | tier_signals(con, args.data) | neighbour_signals(con)
     base = results["popularity (orders)"]
     print(f"{n:,} lines without category history, {args.test_from} .. {args.test_end} ({args.data})\n")
     print("| signal | HR@1 | ratio to popularity |\n|---|---:|---:|")
