@@ -144,3 +144,25 @@ def test_a_retrained_model_served_as_a_canary_beside_the_champion_and_was_decide
     assert registry.canary() is None  # the split ended in the registry
     assert registry.champion() == (retrain["version"] if outcome["verdict"] == "promote" else first["champion"])
     assert outcome["champion_after"] == registry.champion()
+
+
+def test_the_report_reads_the_switch_and_what_following_it_pays(replay: tuple[dict, Path], world) -> None:  # noqa: ANN001
+    from voicecart.simulate.report import summarize
+
+    result, out = replay
+    summary = summarize(out, result, world)
+    numbers, markdown = summary["numbers"], summary["markdown"]
+    assert (out / "loop.png").stat().st_size > 0
+    assert set(numbers["follow"]) == set(ARMS) and all(f["requests"] > 0 for f in numbers["follow"].values())
+    rows = numbers["follow_or_stay"]
+    assert set(rows) == set(ARMS)
+    for arm in ARMS:
+        by = {r["last_bought"]: r for r in rows[arm]}
+        assert by["same"]["requests"] > 0
+        # the answers of the arm are read: every share is a share, the stay/follow columns are the purchases'
+        assert all(0.0 <= r["answered_last"] <= 1.0 and 0.0 <= r["last_hit"] <= 1.0 for r in rows[arm])
+        assert by["same"]["most_bought_hit"] == by["same"]["last_hit"]
+    answers = pq.read_table(out / "answers.parquet")
+    assert sum(r["requests"] for r in rows[ARMS[0]]) <= answers.num_rows // len(ARMS)
+    assert "Follow or stay" in markdown and "feedback: served the last" in markdown
+    assert "Planted switch on day" in markdown

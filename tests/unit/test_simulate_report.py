@@ -71,3 +71,55 @@ def test_first_new_purchase_reads_the_switchers_new_brand_from_the_data(tmp_path
     assert first, "no switcher bought its new brand after the switch"
     for (c, s), d in first.items():
         assert d >= 40 and switches(cfg, np.array([c]), np.array([s]))[0]
+
+
+def _lines(folder) -> pa.Table:  # noqa: ANN001
+    import pyarrow.parquet as pq
+
+    orders = pq.read_table(folder / "orders.parquet", columns=["order_id", "customer_id", "timestamp"])
+    lines = pq.read_table(folder / "order_lines.parquet", columns=["order_id", "product_id"])
+    products = pq.read_table(folder / "products.parquet", columns=["product_id", "category_l3"])
+    return lines.join(orders, "order_id").join(products, "product_id")
+
+
+def test_follow_or_stay_pays_the_last_product_only_where_the_customers_really_switched(tmp_path) -> None:
+    from datetime import timedelta
+
+    from voicecart.data.prepare import prepare
+    from voicecart.simulate.report import follow_or_stay, follow_or_stay_table
+
+    # loyal customers who switch: after the switch every deviation is the new brand, bought again
+    loyal = SyntheticConfig(n_customers=200, mean_orders=16, loyalty=1.0, switch_day=40, switch_share=0.5,
+                            switch_subclass_share=0.5, numeric_codes=True)
+    prepare("synthetic", tmp_path / "loyal", synthetic_config=loyal)
+    since = f"{loyal.start + timedelta(days=40):%Y-%m-%d}"
+    rows = {r.last_bought: r for r in follow_or_stay(tmp_path / "loyal", since)}
+    deviations = [r for k, r in rows.items() if k != "same"]
+    assert deviations and sum(r.requests for r in deviations) >= 20
+    assert all(r.last_hit == 1.0 and r.most_bought_hit == 0.0 for r in deviations)
+    assert rows["same"].most_bought_hit < 1.0  # a switcher's first request after the switch, old brand last
+    # no switch, loyalty 0.85: a deviation is noise, and the most-bought product is the better answer
+    noisy = SyntheticConfig(n_customers=200, mean_orders=16, numeric_codes=True)
+    prepare("synthetic", tmp_path / "noisy", synthetic_config=noisy)
+    once = next(r for r in follow_or_stay(tmp_path / "noisy", since) if r.last_bought == "1")
+    assert once.requests >= 50 and once.most_bought_hit > 2 * once.last_hit
+    assert "bought once" in follow_or_stay_table([once])
+
+    # served answers: an arm that always answers the customer's last product there is counted as following
+    lines = _lines(tmp_path / "loyal").to_pylist()
+    day = {r["order_id"]: r["timestamp"].date() for r in lines}
+    asks = sorted({(r["customer_id"], r["category_l3"], day[r["order_id"]]) for r in lines
+                   if day[r["order_id"]] >= loyal.start.date() + timedelta(days=40)})
+    history: dict[tuple[str, str], list] = {}
+    for r in sorted(lines, key=lambda r: r["timestamp"]):
+        history.setdefault((r["customer_id"], r["category_l3"]), []).append((day[r["order_id"]], r["product_id"]))
+    answers = []
+    for c, s, d in asks:
+        before = [p for t, p in history[(c, s)] if t < d]
+        if before:
+            answers.append({"arm": "follows", "customer_id": c, "subclass": s, "day": d.isoformat(),
+                            "product_id": before[-1]})
+    served = {r.last_bought: r for r in follow_or_stay(tmp_path / "loyal", since, pa.Table.from_pylist(answers),
+                                                        arm="follows")}
+    assert served.keys() == rows.keys()
+    assert all(r.answered_last == 1.0 and r.answered_most_bought == 0.0 for k, r in served.items() if k != "same")

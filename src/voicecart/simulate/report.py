@@ -227,10 +227,117 @@ def summarize(out: Path, result: dict, planted=None) -> dict:  # noqa: ANN001 - 
                          f"{f['requests']:,} | {span} | {f.get('revealed', 0):,} "
                          f"({f.get('revealed', 0) / max(f['requests'], 1):.0%}) | "
                          f"{'–' if share is None else f'{share:.2f}'} |")
+    lines += ["", *_follow_section(answers, result, planted, numbers)]
     return {"markdown": "\n".join(lines) + "\n", "numbers": numbers}
+
+
+def _follow_section(answers: pa.Table, result: dict, planted, numbers: dict) -> list[str]:  # noqa: ANN001
+    """The report's "follow or stay" table: on the replayed requests, what the purchases reward after a
+    deviation and how often each arm's served answer followed it."""
+    dataset = planted.dataset if planted is not None else result["config"].get("dataset")
+    if not dataset:
+        return []
+    since = (f"{planted.config.start + _days(planted.switch_day):%Y-%m-%d}" if planted is not None
+             else str(result["config"]["start"])[:10])
+    arms = sorted(set(answers.column("arm").to_pylist()))
+    per_arm = {arm: follow_or_stay(Path(dataset), since, answers, arm=arm) for arm in arms}
+    numbers["follow_or_stay"] = {arm: [r.__dict__ for r in rows] for arm, rows in per_arm.items()}
+    first = per_arm[arms[0]] if arms else []
+    out = [f"Follow or stay, on the requests answered from {since} on (history: the purchases of the days before "
+           "each request): when the customer's last purchase in the category was not their most-bought product "
+           "there, which of the two they bought, and how often each arm served the last one.", "",
+           "| last purchase in the category | requests | bought the most-bought | bought the last | "
+           + " | ".join(f"{a}: served the last" for a in arms) + " |",
+           "|---|---:|---:|---:|" + "---:|" * len(arms)]
+    for r in first:
+        served = [next((x.answered_last for x in per_arm[a] if x.last_bought == r.last_bought), None) for a in arms]
+        out.append(f"| {_FOLLOW_LABEL[r.last_bought]} | {r.requests:,} | {r.most_bought_hit:.3f} | {r.last_hit:.3f} | "
+                   + " | ".join("–" if v is None else f"{v:.3f}" for v in served) + " |")
+    return out
 
 
 def _days(n: int):  # noqa: ANN202
     from datetime import timedelta
 
     return timedelta(days=n)
+
+
+# -- what the data rewards after a deviation ---------------------------------------------------------------
+@dataclass(frozen=True)
+class FollowOrStay:
+    """Requests whose customer's last purchase in the category was not their most-bought product there, for
+    one count of purchases of that last product: how often the purchase was the most-bought product (the
+    answer that stays) and how often the last one (the answer that follows); with served answers, how often
+    the served answer was each."""
+
+    last_bought: str
+    """``"1"``, ``"2"`` or ``"3+"``: purchases of the last product before the request (``"same"``: the last
+    product is the most-bought one)."""
+    requests: int
+    most_bought_hit: float
+    last_hit: float
+    answered_most_bought: float | None = None
+    answered_last: float | None = None
+
+
+_FOLLOW_LABEL = {"same": "is the most-bought", "1": "another product, bought once", "2": "another, bought twice",
+                 "3+": "another, bought 3+ times"}
+
+
+def follow_or_stay(dataset: Path, since: str, answers: pa.Table | None = None, level: str = "category_l3",
+                   arm: str | None = None) -> list[FollowOrStay]:
+    """Whether following a customer's latest deviation pays, read from the purchases alone (any dataset), and
+    with ``answers`` (the replay's, one arm) whether the served answers followed.
+
+    A request is one (customer, category, day) from ``since`` (ISO date) on on which the customer bought in the
+    category (the replay's requests, or with ``answers`` exactly those answered), with 2+ purchases there on
+    earlier days (a product on a day is one). ``most-bought`` is the product bought on most of those days (ties:
+    the later last purchase), ``last`` a product of the latest of them (ties: the more bought). A ranker fit to
+    maximise HR@1 should follow only in the rows where ``last_hit`` exceeds ``most_bought_hit``."""
+    from voicecart.data.store import duckdb_connect
+
+    d = Path(dataset)
+    con = duckdb_connect()
+    con.execute(f"""
+        CREATE TEMP TABLE b AS SELECT DISTINCT o.customer_id c, CAST(p.{level} AS VARCHAR) s,
+            CAST(o.timestamp AS DATE) t, l.product_id p
+        FROM read_parquet('{d / 'order_lines.parquet'}') l JOIN read_parquet('{d / 'orders.parquet'}') o USING (order_id)
+        JOIN read_parquet('{d / 'products.parquet'}') p USING (product_id) WHERE p.{level} IS NOT NULL""")
+    con.execute("CREATE TEMP TABLE q AS SELECT c, s, t, list(p) bought FROM b WHERE t >= CAST(? AS DATE) GROUP BY ALL",
+                [since])
+    if answers is not None:
+        served = answers if arm is None else answers.filter(pa.compute.equal(answers.column("arm"), arm))
+        con.register("served", served.select(["customer_id", "subclass", "day", "product_id"]))
+        con.execute("""CREATE TEMP TABLE a AS SELECT customer_id c, CAST(subclass AS VARCHAR) s,
+                       CAST(day AS DATE) t, any_value(product_id) answer FROM served GROUP BY ALL""")
+        con.execute("CREATE OR REPLACE TEMP TABLE q AS SELECT q.*, a.answer FROM q JOIN a USING (c, s, t)")
+    else:
+        con.execute("CREATE OR REPLACE TEMP TABLE q AS SELECT *, CAST(NULL AS VARCHAR) answer FROM q")
+    rows = con.execute("""
+        WITH h AS (SELECT q.c, q.s, q.t, b.p, count(*) n, max(b.t) last
+                   FROM q JOIN b ON b.c = q.c AND b.s = q.s AND b.t < q.t GROUP BY ALL),
+        pick AS (SELECT c, s, t, arg_max(p, n * 1e6 + epoch(last) / 86400) most,
+                        arg_max(p, epoch(last) / 86400 * 1e6 + n) lastp, arg_max(n, epoch(last) / 86400 * 1e6 + n) last_n,
+                        sum(n) bought_before
+                 FROM h GROUP BY ALL)
+        SELECT CASE WHEN most = lastp THEN 'same' WHEN last_n >= 3 THEN '3+' ELSE CAST(last_n AS VARCHAR) END k,
+               count(*), avg(list_contains(bought, most)::INT), avg(list_contains(bought, lastp)::INT),
+               avg((answer = most)::INT), avg((answer = lastp)::INT)
+        FROM pick JOIN q USING (c, s, t) WHERE bought_before >= 2 GROUP BY ALL ORDER BY k""").fetchall()
+    con.close()
+    order = {"same": 0, "1": 1, "2": 2, "3+": 3}
+    return sorted((FollowOrStay(k, int(n), float(m), float(la), None if am is None else float(am),
+                                None if al is None else float(al)) for k, n, m, la, am, al in rows),
+                  key=lambda r: order[r.last_bought])
+
+
+def follow_or_stay_table(rows: list[FollowOrStay]) -> str:
+    """The markdown of :func:`follow_or_stay`'s rows."""
+    served = any(r.answered_most_bought is not None for r in rows)
+    head = ("| last purchase in the category | requests | bought the most-bought product | bought the last one |"
+            + (" served the most-bought | served the last |" if served else "") + "\n|---|---:|---:|---:|"
+            + ("---:|---:|" if served else "") + "\n")
+    body = "".join(f"| {_FOLLOW_LABEL[r.last_bought]} | {r.requests:,} | {r.most_bought_hit:.3f} | {r.last_hit:.3f} |"
+                   + (f" {r.answered_most_bought:.3f} | {r.answered_last:.3f} |" if served else "") + "\n"
+                   for r in rows)
+    return head + body
