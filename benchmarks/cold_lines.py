@@ -40,7 +40,7 @@ def cold_lines(con, data: Path, test_from: str, test_end: str) -> None:  # noqa:
 
 
 def product_signals(con) -> dict[str, float]:  # noqa: ANN001
-    """HR@1 of each type-level signal's top product on the cold lines (ties: the more ordered product)."""
+    """HR@1 of each type-level signal's top product on the cold lines (ties: the more ordered product, then the id)."""
     out = {}
     for name, score in (("popularity (orders)", "pop.n"), ("distinct buyers", "pop.buyers + pop.n * 1e-6"),
                         ("trial popularity", "coalesce(tr.n, 0) + pop.n * 1e-6"),
@@ -48,7 +48,7 @@ def product_signals(con) -> dict[str, float]:  # noqa: ANN001
         out[name] = con.execute(f"""
             WITH tr AS (SELECT cat, p, count(*) n FROM firsts GROUP BY ALL),
                  tl AS (SELECT cat, p, count(*) n FROM firsts WHERE d >= DATE '2017-04-01' GROUP BY ALL),
-                 top AS (SELECT pop.cat, arg_max(pop.p, {score}) top FROM pop LEFT JOIN tr USING (cat, p)
+                 top AS (SELECT pop.cat, first(pop.p ORDER BY {score} DESC, pop.p) top FROM pop LEFT JOIN tr USING (cat, p)
                          LEFT JOIN tl USING (cat, p) GROUP BY pop.cat)
             SELECT avg((top.top = q.p)::INT) FROM q JOIN top USING (cat)""").fetchone()[0]
     return out
@@ -72,9 +72,9 @@ def tier_signals(con, data: Path) -> dict[str, float]:  # noqa: ANN001
         out[name] = con.execute(f"""
             WITH tp AS (SELECT h.{col} g, t.cat, t.p, count(DISTINCT t.order_id) n FROM train t JOIN tiers h USING (c)
                         GROUP BY ALL),
-                 top AS (SELECT tp.g, tp.cat, arg_max(tp.p, tp.n + pop.n * 1e-6) top FROM tp JOIN pop USING (cat, p)
+                 top AS (SELECT tp.g, tp.cat, first(tp.p ORDER BY tp.n DESC, pop.n DESC, tp.p) top FROM tp JOIN pop USING (cat, p)
                          GROUP BY ALL),
-                 chain AS (SELECT cat, arg_max(p, n) top FROM pop GROUP BY cat)
+                 chain AS (SELECT cat, first(p ORDER BY n DESC, p) top FROM pop GROUP BY cat)
             SELECT avg((coalesce(top.top, chain.top) = q.p)::INT) FROM q JOIN chain USING (cat) LEFT JOIN tiers h USING (c)
             LEFT JOIN top ON top.g = h.{col} AND top.cat = q.cat""").fetchone()[0]
     return out
@@ -96,12 +96,12 @@ def neighbour_signals(con, ks: tuple[int, ...] = (20, 100, 400)) -> dict[str, fl
     np.fill_diagonal(sim, 0)
     buyers = (m > 0).astype(np.float32).tocsc()
     cand: dict[str, tuple[np.ndarray, np.ndarray]] = {}
-    for cat, p, n in con.execute("SELECT cat, p, n FROM pop JOIN cats USING (cat)").fetchall():
+    for cat, p, n in con.execute("SELECT cat, p, n FROM pop JOIN cats USING (cat) ORDER BY cat, n DESC, p").fetchall():
         cand.setdefault(cat, ([], []))
         cand[cat][0].append(pi[p])
         cand[cat][1].append(n)
     cand = {k: (np.asarray(a), np.asarray(b, float)) for k, (a, b) in cand.items()}
-    queries = con.execute("SELECT c, cat, p FROM q").fetchall()
+    queries = con.execute("SELECT c, cat, p FROM q ORDER BY c, cat, p").fetchall()
     hits = {k: 0 for k in ks}
     for c, cat, truth in track(queries, description="neighbours"):
         idx, pop = cand[cat]

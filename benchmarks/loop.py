@@ -84,7 +84,8 @@ def main() -> None:
         console.print(summary["markdown"], highlight=False)
     total = earlier["seconds"] if args.report_only else time.perf_counter() - t_all
     intro = (f"`python benchmarks/loop.py --max-customers {args.max_customers} --days {args.days} --synthetic-customers "
-             f"{args.synthetic_customers} --epochs {args.epochs}`: {total / 60:.1f} min in all. Each arm replays the "
+             f"{args.synthetic_customers} --epochs {args.epochs}{'' if args.gate_latency else ' --no-gate-latency'}`: "
+             f"{total / 60:.1f} min in all. Each arm replays the "
              "same requests (one per customer, day and category bought) against its own served registry; the "
              "retrain cycle is the pipeline's steps in-process (snapshot → train → export → gate → register → "
              f"canary); the gate's latency guardrail was {'kept' if args.gate_latency else 'lifted'}. How to read "

@@ -292,7 +292,8 @@ def follow_or_stay(dataset: Path, since: str, answers: pa.Table | None = None, l
     A request is one (customer, category, day) from ``since`` (ISO date) on on which the customer bought in the
     category (the replay's requests, or with ``answers`` exactly those answered), with 2+ purchases there on
     earlier days (a product on a day is one). ``most-bought`` is the product bought on most of those days (ties:
-    the later last purchase), ``last`` a product of the latest of them (ties: the more bought). A ranker fit to
+    the later last purchase, then the product id), ``last`` a product of the latest of them (ties: the more bought,
+    then the product id), so that every run and every arm reads the same pair. A ranker fit to
     maximise HR@1 should follow only in the rows where ``last_hit`` exceeds ``most_bought_hit``."""
     from voicecart.data.store import duckdb_connect
 
@@ -316,8 +317,8 @@ def follow_or_stay(dataset: Path, since: str, answers: pa.Table | None = None, l
     rows = con.execute("""
         WITH h AS (SELECT q.c, q.s, q.t, b.p, count(*) n, max(b.t) last
                    FROM q JOIN b ON b.c = q.c AND b.s = q.s AND b.t < q.t GROUP BY ALL),
-        pick AS (SELECT c, s, t, arg_max(p, n * 1e6 + epoch(last) / 86400) most,
-                        arg_max(p, epoch(last) / 86400 * 1e6 + n) lastp, arg_max(n, epoch(last) / 86400 * 1e6 + n) last_n,
+        pick AS (SELECT c, s, t, first(p ORDER BY n DESC, last DESC, p) most,
+                        first(p ORDER BY last DESC, n DESC, p) lastp, first(n ORDER BY last DESC, n DESC, p) last_n,
                         sum(n) bought_before
                  FROM h GROUP BY ALL)
         SELECT CASE WHEN most = lastp THEN 'same' WHEN last_n >= 3 THEN '3+' ELSE CAST(last_n AS VARCHAR) END k,
