@@ -82,7 +82,7 @@ def tier_signals(con, data: Path) -> dict[str, float]:  # noqa: ANN001
 
 def neighbour_signals(con, ks: tuple[int, ...] = (20, 100, 400)) -> dict[str, float]:  # noqa: ANN001
     """HR@1 of the candidate's buyers among the household's K most similar households (cosine over
-    idf-weighted log purchase counts), blended half and half with the type's popularity share."""
+    idf-weighted log purchase counts) as a share of the type's, plus half the candidate's popularity share."""
     rows = con.execute("SELECT c, p, count(DISTINCT order_id) n FROM train GROUP BY ALL").fetchall()
     customers = sorted({r[0] for r in rows})
     products = sorted({r[1] for r in rows})

@@ -45,8 +45,15 @@ def main() -> None:
     parser.add_argument("reports", nargs="+", type=Path)
     parser.add_argument("--plot", type=Path, default=Path("docs/img/cstar_epochs_cj.png"))
     args = parser.parse_args()
-    runs = sorted(((json.loads(p.read_text())["train"]["epochs"], gains(json.loads(p.read_text())))
-                   for p in args.reports), key=lambda r: r[0])
+    reports = [json.loads(p.read_text()) for p in args.reports]
+
+    def setup(r: dict) -> dict:
+        return {"train": {k: v for k, v in r["train"].items() if k != "epochs"},
+                **{k: r.get(k) for k in ("test_from", "head_from", "pretrain_history", "cv_repeats", "model")}}
+
+    if any(setup(r) != setup(reports[0]) for r in reports):
+        parser.error("the reports differ in more than --epochs (train settings, split, history, repeats or model)")
+    runs = sorted(((r["train"]["epochs"], gains(r)) for r in reports), key=lambda r: r[0])
     labels = list(runs[0][1])
     print("| C-STAR minus | " + " | ".join(f"{e} epochs" for e, _ in runs) + " |")
     print("|---|" + "---|" * len(runs))

@@ -161,7 +161,6 @@ def test_the_report_reads_the_switch_and_what_following_it_pays(replay: tuple[di
         assert by["same"]["requests"] > 0
         # the answers of the arm are read: every share is a share, the stay/follow columns are the purchases'
         assert all(0.0 <= r["answered_last"] <= 1.0 and 0.0 <= r["last_hit"] <= 1.0 for r in rows[arm])
-        assert by["same"]["most_bought_hit"] == by["same"]["last_hit"]
     answers = pq.read_table(out / "answers.parquet")
     assert sum(r["requests"] for r in rows[ARMS[0]]) <= answers.num_rows // len(ARMS)
     assert "Follow or stay" in markdown and "feedback: served the last" in markdown

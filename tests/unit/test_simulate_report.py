@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pyarrow as pa
+import pytest
 
 from voicecart.data.synthetic import SUBCLASS_CODE_BASE, SyntheticConfig, preferred_product, preferred_product_on, \
     product_id, switches
@@ -118,8 +119,66 @@ def test_follow_or_stay_pays_the_last_product_only_where_the_customers_really_sw
         before = [p for t, p in history[(c, s)] if t < d]
         if before:
             answers.append({"arm": "follows", "customer_id": c, "subclass": s, "day": d.isoformat(),
-                            "product_id": before[-1]})
+                            "cycle": d.isoformat(), "product_id": before[-1]})  # a one-day cycle: history = days before
     served = {r.last_bought: r for r in follow_or_stay(tmp_path / "loyal", since, pa.Table.from_pylist(answers),
                                                         arm="follows")}
     assert served.keys() == rows.keys()
     assert all(r.answered_last == 1.0 and r.answered_most_bought == 0.0 for k, r in served.items() if k != "same")
+
+
+def _write_world(folder, purchases: list[tuple[str, str, int]]) -> None:  # noqa: ANN001
+    """A prepared-dataset slice by hand: (customer, product, day of January 2021); products P1, P2 in category X,
+    Q1 in category Y."""
+    import pyarrow.parquet as pq
+    from datetime import datetime
+
+    folder.mkdir(parents=True)
+    orders = [{"order_id": f"{c}-{d}", "customer_id": c, "timestamp": datetime(2021, 1, d, 10)}
+              for c, d in sorted({(c, d) for c, _, d in purchases})]
+    pq.write_table(pa.Table.from_pylist(orders), folder / "orders.parquet")
+    pq.write_table(pa.Table.from_pylist([{"order_id": f"{c}-{d}", "product_id": p} for c, p, d in purchases]),
+                   folder / "order_lines.parquet")
+    pq.write_table(pa.Table.from_pylist([{"product_id": p, "category_l3": cat} for p, cat in
+                                         (("P1", "X"), ("P2", "X"), ("Q1", "Y"))]), folder / "products.parquet")
+
+
+def test_follow_or_stay_counts_a_hand_built_world_exactly(tmp_path) -> None:
+    from voicecart.simulate.report import follow_or_stay
+
+    purchases = [
+        ("A", "P1", 1), ("A", "P1", 2), ("A", "P2", 3), ("A", "P2", 4),  # day 4: last P2 once, most P1 -> "1"
+        ("B", "P1", 2), ("B", "P1", 3), ("B", "P1", 4),  # day 4: same
+        ("C", "P1", 3), ("C", "P2", 3), ("C", "P1", 4),  # day 4: a tie (once each, same day) -> P1 by id: same
+        ("E", "P1", 3), ("E", "P1", 4),  # day 4: one earlier purchase only -> not a request
+        ("E", "Q1", 2), ("E", "Q1", 2), ("E", "Q1", 4),  # Y: twice on day 2 is one purchase-day -> not a request
+        *[("D", "P1", d) for d in (1, 2, 3, 4)], *[("D", "P2", d) for d in (5, 6, 7, 8)],
+    ]  # D: day 4 same, 5 same (buys P2: a miss), 6 "1", 7 "2", 8 "3+"
+    _write_world(tmp_path / "w", purchases)
+    rows = {r.last_bought: r for r in follow_or_stay(tmp_path / "w", "2021-01-04")}
+    assert {k: r.requests for k, r in rows.items()} == {"same": 4, "1": 2, "2": 1, "3+": 1}
+    assert rows["same"].most_bought_hit == 0.75 == rows["same"].last_hit  # B, C, D day 4 yes; D day 5 no
+    for k in ("1", "2", "3+"):
+        assert rows[k].last_hit == 1.0 and rows[k].most_bought_hit == 0.0
+
+    # two arms answering the same requests, one always the last product, one always the most-bought; an
+    # unanswered request counts in neither; with answers, history ends where the request's cycle begins
+    def answer(c: str, d: int, product: str | None, arm: str, cycle: int) -> dict:
+        return {"arm": arm, "customer_id": c, "subclass": "X", "day": f"2021-01-{d:02d}",
+                "cycle": f"2021-01-{cycle:02d}", "product_id": product}
+
+    asks = [("A", 4, "P2", "P1"), ("B", 4, "P1", "P1"), ("C", 4, "P1", "P1"), ("D", 4, "P1", "P1"),
+            ("D", 5, "P1", "P1"), ("D", 6, "P2", "P1"), ("D", 7, "P2", "P1"), ("D", 8, "P2", "P1")]
+    answers = [answer(c, d, last, "follows", d) for c, d, last, _ in asks]
+    answers += [answer(c, d, None if c == "A" else most, "stays", d) for c, d, _, most in asks]
+    table = pa.Table.from_pylist(answers)
+    follows = {r.last_bought: r for r in follow_or_stay(tmp_path / "w", "2021-01-04", table, arm="follows")}
+    stays = {r.last_bought: r for r in follow_or_stay(tmp_path / "w", "2021-01-04", table, arm="stays")}
+    assert all(follows[k].answered_last == 1.0 for k in ("1", "2", "3+"))
+    assert all(stays[k].answered_most_bought == 1.0 and stays[k].answered_last == 0.0 for k in ("1", "2", "3+"))
+    assert follows["1"].requests == 2 and stays["1"].requests == 1  # A's unanswered request is left out
+    # D's days 6-8 asked in one cycle from day 6: the cut holds days 1-5 only (P1 x4, P2 once) -> all "1"
+    weekly = pa.Table.from_pylist([answer(c, d, last, "follows", 6 if d >= 6 else d) for c, d, last, _ in asks])
+    cut = {r.last_bought: r.requests for r in follow_or_stay(tmp_path / "w", "2021-01-04", weekly, arm="follows")}
+    assert cut == {"same": 4, "1": 4}
+    with pytest.raises(ValueError, match="level must be one of"):
+        follow_or_stay(tmp_path / "w", "2021-01-04", level="brand")

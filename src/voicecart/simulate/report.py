@@ -243,9 +243,9 @@ def _follow_section(answers: pa.Table, result: dict, planted, numbers: dict) -> 
     per_arm = {arm: follow_or_stay(Path(dataset), since, answers, arm=arm) for arm in arms}
     numbers["follow_or_stay"] = {arm: [r.__dict__ for r in rows] for arm, rows in per_arm.items()}
     first = per_arm[arms[0]] if arms else []
-    out = [f"Follow or stay, on the requests answered from {since} on (history: the purchases of the days before "
-           "each request): when the customer's last purchase in the category was not their most-bought product "
-           "there, which of the two they bought, and how often each arm served the last one.", "",
+    out = [f"Follow or stay, on the requests answered from {since} on (history: the purchases before the request's "
+           "week, what the served cut held): when the customer's last purchase in the category was not their "
+           "most-bought product there, which of the two they bought, and how often each arm served the last one.", "",
            "| last purchase in the category | requests | bought the most-bought | bought the last | "
            + " | ".join(f"{a}: served the last" for a in arms) + " |",
            "|---|---:|---:|---:|" + "---:|" * len(arms)]
@@ -284,48 +284,61 @@ _FOLLOW_LABEL = {"same": "is the most-bought", "1": "another product, bought onc
                  "3+": "another, bought 3+ times"}
 
 
+_LEVELS = ("category_l1", "category_l2", "category_l3")
+
+
 def follow_or_stay(dataset: Path, since: str, answers: pa.Table | None = None, level: str = "category_l3",
                    arm: str | None = None) -> list[FollowOrStay]:
     """Whether following a customer's latest deviation pays, read from the purchases alone (any dataset), and
     with ``answers`` (the replay's, one arm) whether the served answers followed.
 
     A request is one (customer, category, day) from ``since`` (ISO date) on on which the customer bought in the
-    category (the replay's requests, or with ``answers`` exactly those answered), with 2+ purchases there on
-    earlier days (a product on a day is one). ``most-bought`` is the product bought on most of those days (ties:
-    the later last purchase, then the product id), ``last`` a product of the latest of them (ties: the more bought,
-    then the product id), so that every run and every arm reads the same pair. A ranker fit to
-    maximise HR@1 should follow only in the rows where ``last_hit`` exceeds ``most_bought_hit``."""
+    category (the replay's requests, or with ``answers`` exactly those answered with a product), with 2+
+    purchases there in its history (a product on a day is one). The history is every earlier day; with
+    ``answers`` it is the days before the request's cycle, what the served cut held (the server also folds the
+    week's kept and swapped answers in, never a removed one, so it knew at least this much and at most the
+    earlier days'). ``most-bought`` is the product bought on most of those days (ties: the later last purchase,
+    then the product id), ``last`` a product of the latest of them (ties: the more bought, then the product id),
+    so that every run and every arm reads the same pair. A ranker fit to maximise HR@1 should follow only in the
+    rows where ``last_hit`` exceeds ``most_bought_hit``."""
     from voicecart.data.store import duckdb_connect
 
+    if level not in _LEVELS:
+        raise ValueError(f"level must be one of {', '.join(_LEVELS)}, got {level!r}")
     d = Path(dataset)
     con = duckdb_connect()
-    con.execute(f"""
-        CREATE TEMP TABLE b AS SELECT DISTINCT o.customer_id c, CAST(p.{level} AS VARCHAR) s,
-            CAST(o.timestamp AS DATE) t, l.product_id p
-        FROM read_parquet('{d / 'order_lines.parquet'}') l JOIN read_parquet('{d / 'orders.parquet'}') o USING (order_id)
-        JOIN read_parquet('{d / 'products.parquet'}') p USING (product_id) WHERE p.{level} IS NOT NULL""")
-    con.execute("CREATE TEMP TABLE q AS SELECT c, s, t, list(p) bought FROM b WHERE t >= CAST(? AS DATE) GROUP BY ALL",
-                [since])
-    if answers is not None:
-        served = answers if arm is None else answers.filter(pa.compute.equal(answers.column("arm"), arm))
-        con.register("served", served.select(["customer_id", "subclass", "day", "product_id"]))
-        con.execute("""CREATE TEMP TABLE a AS SELECT customer_id c, CAST(subclass AS VARCHAR) s,
-                       CAST(day AS DATE) t, any_value(product_id) answer FROM served GROUP BY ALL""")
-        con.execute("CREATE OR REPLACE TEMP TABLE q AS SELECT q.*, a.answer FROM q JOIN a USING (c, s, t)")
-    else:
-        con.execute("CREATE OR REPLACE TEMP TABLE q AS SELECT *, CAST(NULL AS VARCHAR) answer FROM q")
-    rows = con.execute("""
-        WITH h AS (SELECT q.c, q.s, q.t, b.p, count(*) n, max(b.t) last
-                   FROM q JOIN b ON b.c = q.c AND b.s = q.s AND b.t < q.t GROUP BY ALL),
-        pick AS (SELECT c, s, t, first(p ORDER BY n DESC, last DESC, p) most,
-                        first(p ORDER BY last DESC, n DESC, p) lastp, first(n ORDER BY last DESC, n DESC, p) last_n,
-                        sum(n) bought_before
-                 FROM h GROUP BY ALL)
-        SELECT CASE WHEN most = lastp THEN 'same' WHEN last_n >= 3 THEN '3+' ELSE CAST(last_n AS VARCHAR) END k,
-               count(*), avg(list_contains(bought, most)::INT), avg(list_contains(bought, lastp)::INT),
-               avg((answer = most)::INT), avg((answer = lastp)::INT)
-        FROM pick JOIN q USING (c, s, t) WHERE bought_before >= 2 GROUP BY ALL ORDER BY k""").fetchall()
-    con.close()
+    try:
+        con.execute(f"""
+            CREATE TEMP TABLE b AS SELECT DISTINCT o.customer_id c, CAST(p.{level} AS VARCHAR) s,
+                CAST(o.timestamp AS DATE) t, l.product_id p
+            FROM read_parquet(?) l JOIN read_parquet(?) o USING (order_id) JOIN read_parquet(?) p USING (product_id)
+            WHERE p.{level} IS NOT NULL""",
+                    [str(d / "order_lines.parquet"), str(d / "orders.parquet"), str(d / "products.parquet")])
+        con.execute("""CREATE TEMP TABLE q AS SELECT c, s, t, t h, list(p) bought FROM b WHERE t >= CAST(? AS DATE)
+                       GROUP BY ALL""", [since])
+        if answers is not None:
+            served = answers if arm is None else answers.filter(pa.compute.equal(answers.column("arm"), arm))
+            con.register("served", served.select(["customer_id", "subclass", "day", "cycle", "product_id"]))
+            con.execute("""CREATE TEMP TABLE a AS SELECT customer_id c, CAST(subclass AS VARCHAR) s,
+                           CAST(day AS DATE) t, min(CAST(cycle AS DATE)) h, any_value(product_id) answer
+                           FROM served WHERE product_id IS NOT NULL GROUP BY ALL""")
+            con.execute("CREATE OR REPLACE TEMP TABLE q AS SELECT q.c, q.s, q.t, a.h, q.bought, a.answer FROM q "
+                        "JOIN a USING (c, s, t)")
+        else:
+            con.execute("CREATE OR REPLACE TEMP TABLE q AS SELECT *, CAST(NULL AS VARCHAR) answer FROM q")
+        rows = con.execute("""
+            WITH h AS (SELECT q.c, q.s, q.t, b.p, count(*) n, max(b.t) last
+                       FROM q JOIN b ON b.c = q.c AND b.s = q.s AND b.t < q.h GROUP BY ALL),
+            pick AS (SELECT c, s, t, first(p ORDER BY n DESC, last DESC, p) most,
+                            first(p ORDER BY last DESC, n DESC, p) lastp, first(n ORDER BY last DESC, n DESC, p) last_n,
+                            sum(n) bought_before
+                     FROM h GROUP BY ALL)
+            SELECT CASE WHEN most = lastp THEN 'same' WHEN last_n >= 3 THEN '3+' ELSE CAST(last_n AS VARCHAR) END k,
+                   count(*), avg(list_contains(bought, most)::INT), avg(list_contains(bought, lastp)::INT),
+                   avg((answer = most)::INT), avg((answer = lastp)::INT)
+            FROM pick JOIN q USING (c, s, t) WHERE bought_before >= 2 GROUP BY ALL ORDER BY k""").fetchall()
+    finally:
+        con.close()
     order = {"same": 0, "1": 1, "2": 2, "3+": 3}
     return sorted((FollowOrStay(k, int(n), float(m), float(la), None if am is None else float(am),
                                 None if al is None else float(al)) for k, n, m, la, am, al in rows),
