@@ -17,14 +17,13 @@ import numpy as np
 import scipy.sparse as sp
 from rich.progress import track
 
-from voicecart.data.store import duckdb_connect
+from voicecart.data.store import connect
 
 
-def cold_lines(con, data: Path, test_from: str, test_end: str) -> None:  # noqa: ANN001 - duckdb connection
-    con.execute(f"""CREATE TABLE lines AS SELECT o.customer_id c, o.timestamp t, CAST(o.timestamp AS DATE) d,
+def cold_lines(con, test_from: str, test_end: str) -> None:  # noqa: ANN001 - voicecart.data.store.connect's
+    con.execute("""CREATE TABLE lines AS SELECT o.customer_id c, o.timestamp t, CAST(o.timestamp AS DATE) d,
         l.product_id p, pr.category_l3 cat, o.order_id
-        FROM read_parquet('{data / 'order_lines.parquet'}') l JOIN read_parquet('{data / 'orders.parquet'}') o
-        USING (order_id) JOIN read_parquet('{data / 'products.parquet'}') pr USING (product_id)""")
+        FROM order_lines l JOIN orders o USING (order_id) JOIN products pr USING (product_id)""")
     con.execute("CREATE TABLE train AS SELECT * FROM lines WHERE d < CAST(? AS DATE)", [test_from])
     con.execute("CREATE TABLE test AS SELECT * FROM lines WHERE d >= CAST(? AS DATE) AND d < CAST(? AS DATE)",
                 [test_from, test_end])
@@ -54,18 +53,17 @@ def product_signals(con) -> dict[str, float]:  # noqa: ANN001
     return out
 
 
-def tier_signals(con, data: Path) -> dict[str, float]:  # noqa: ANN001
+def tier_signals(con) -> dict[str, float]:  # noqa: ANN001
     """HR@1 of the type's most ordered product among the households of the same tier (tertiles of the
     household's mean price relative to each type, or of its private-label share), else the chain's."""
-    con.execute(f"""CREATE TABLE price AS SELECT product_id p, median(price) pr
-        FROM read_parquet('{data / 'order_lines.parquet'}') GROUP BY ALL""")
+    con.execute("CREATE TABLE price AS SELECT product_id p, median(price) pr FROM order_lines GROUP BY ALL")
     con.execute("""CREATE TABLE relp AS SELECT pop.cat, pop.p, ln(pr.pr) - avg(ln(pr.pr)) OVER (PARTITION BY pop.cat) rel
         FROM pop JOIN price pr USING (p) WHERE pr.pr > 0""")
-    con.execute(f"""CREATE TABLE tiers AS SELECT c, ntile(3) OVER (ORDER BY mrel) price_tier,
+    con.execute("""CREATE TABLE tiers AS SELECT c, ntile(3) OVER (ORDER BY mrel) price_tier,
             ntile(3) OVER (ORDER BY priv) private_tier
         FROM (SELECT t.c, avg(r.rel) mrel, avg((pb.brand = 'Private')::INT) priv FROM train t
               JOIN relp r ON r.p = t.p AND r.cat = t.cat
-              JOIN read_parquet('{data / 'products.parquet'}') pb ON pb.product_id = t.p GROUP BY ALL)""")
+              JOIN products pb ON pb.product_id = t.p GROUP BY ALL)""")
     out = {}
     for name, col in (("popularity within the household's price tier", "price_tier"),
                       ("popularity within the household's private-label tier", "private_tier")):
@@ -123,10 +121,10 @@ def main() -> None:
     parser.add_argument("--test-from", default="2017-12-01")
     parser.add_argument("--test-end", default="2017-12-15")
     args = parser.parse_args()
-    con = duckdb_connect()
-    cold_lines(con, args.data, args.test_from, args.test_end)
+    con = connect(args.data)
+    cold_lines(con, args.test_from, args.test_end)
     n = con.execute("SELECT count(*) FROM q").fetchone()[0]
-    results = product_signals(con) | tier_signals(con, args.data) | neighbour_signals(con)
+    results = product_signals(con) | tier_signals(con) | neighbour_signals(con)
     base = results["popularity (orders)"]
     print(f"{n:,} lines without category history, {args.test_from} .. {args.test_end} ({args.data})\n")
     print("| signal | HR@1 | ratio to popularity |\n|---|---:|---:|")

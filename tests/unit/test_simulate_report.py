@@ -127,19 +127,20 @@ def test_follow_or_stay_pays_the_last_product_only_where_the_customers_really_sw
 
 
 def _write_world(folder, purchases: list[tuple[str, str, int]]) -> None:  # noqa: ANN001
-    """A prepared-dataset slice by hand: (customer, product, day of January 2021); products P1, P2 in category X,
+    """A prepared dataset by hand: (customer, product, day of January 2021); products P1, P2 in category X,
     Q1 in category Y."""
-    import pyarrow.parquet as pq
     from datetime import datetime
 
-    folder.mkdir(parents=True)
+    from voicecart.data.store import CanonicalTables, write_dataset
+
     orders = [{"order_id": f"{c}-{d}", "customer_id": c, "timestamp": datetime(2021, 1, d, 10)}
               for c, d in sorted({(c, d) for c, _, d in purchases})]
-    pq.write_table(pa.Table.from_pylist(orders), folder / "orders.parquet")
-    pq.write_table(pa.Table.from_pylist([{"order_id": f"{c}-{d}", "product_id": p} for c, p, d in purchases]),
-                   folder / "order_lines.parquet")
-    pq.write_table(pa.Table.from_pylist([{"product_id": p, "category_l3": cat} for p, cat in
-                                         (("P1", "X"), ("P2", "X"), ("Q1", "Y"))]), folder / "products.parquet")
+    lines = [{"order_id": f"{c}-{d}", "product_id": p, "quantity": 1.0} for c, p, d in purchases]
+    products = [{"product_id": p, "category_l1": "D", "category_l2": "A", "category_l3": cat}
+                for p, cat in (("P1", "X"), ("P2", "X"), ("Q1", "Y"))]
+    customers = [{"customer_id": c} for c in sorted({c for c, _, _ in purchases})]
+    write_dataset(CanonicalTables(pa.Table.from_pylist(customers), pa.Table.from_pylist(products),
+                                  pa.Table.from_pylist(orders), pa.Table.from_pylist(lines)), folder, source="test")
 
 
 def test_follow_or_stay_counts_a_hand_built_world_exactly(tmp_path) -> None:

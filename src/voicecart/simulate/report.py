@@ -242,18 +242,10 @@ def _follow_section(answers: pa.Table, result: dict, planted, numbers: dict) -> 
     arms = sorted(set(answers.column("arm").to_pylist()))
     per_arm = {arm: follow_or_stay(Path(dataset), since, answers, arm=arm) for arm in arms}
     numbers["follow_or_stay"] = {arm: [r.__dict__ for r in rows] for arm, rows in per_arm.items()}
-    first = per_arm[arms[0]] if arms else []
-    out = [f"Follow or stay, on the requests answered from {since} on (history: the purchases before the request's "
-           "week, what the served cut held): when the customer's last purchase in the category was not their "
-           "most-bought product there, which of the two they bought, and how often each arm served the last one.", "",
-           "| last purchase in the category | requests | bought the most-bought | bought the last | "
-           + " | ".join(f"{a}: served the last" for a in arms) + " |",
-           "|---|---:|---:|---:|" + "---:|" * len(arms)]
-    for r in first:
-        served = [next((x.answered_last for x in per_arm[a] if x.last_bought == r.last_bought), None) for a in arms]
-        out.append(f"| {_FOLLOW_LABEL[r.last_bought]} | {r.requests:,} | {r.most_bought_hit:.3f} | {r.last_hit:.3f} | "
-                   + " | ".join("–" if v is None else f"{v:.3f}" for v in served) + " |")
-    return out
+    return [f"Follow or stay, on the requests answered from {since} on (history: the purchases before the request's "
+            "week, what the served cut held): when the customer's last purchase in the category was not their "
+            "most-bought product there, which of the two they bought, and how often each arm served the last one.", "",
+            follow_or_stay_table(per_arm[arms[0]] if arms else [], per_arm).rstrip("\n")]
 
 
 def _days(n: int):  # noqa: ANN202
@@ -301,19 +293,16 @@ def follow_or_stay(dataset: Path, since: str, answers: pa.Table | None = None, l
     then the product id), ``last`` a product of the latest of them (ties: the more bought, then the product id),
     so that every run and every arm reads the same pair. A ranker fit to maximise HR@1 should follow only in the
     rows where ``last_hit`` exceeds ``most_bought_hit``."""
-    from voicecart.data.store import duckdb_connect
+    from voicecart.data.store import connect
 
     if level not in _LEVELS:
         raise ValueError(f"level must be one of {', '.join(_LEVELS)}, got {level!r}")
-    d = Path(dataset)
-    con = duckdb_connect()
+    con = connect(Path(dataset))
     try:
         con.execute(f"""
-            CREATE TEMP TABLE b AS SELECT DISTINCT o.customer_id c, CAST(p.{level} AS VARCHAR) s,
-                CAST(o.timestamp AS DATE) t, l.product_id p
-            FROM read_parquet(?) l JOIN read_parquet(?) o USING (order_id) JOIN read_parquet(?) p USING (product_id)
-            WHERE p.{level} IS NOT NULL""",
-                    [str(d / "order_lines.parquet"), str(d / "orders.parquet"), str(d / "products.parquet")])
+            CREATE TEMP TABLE b AS SELECT DISTINCT o.customer_id c, p.{level} s, CAST(o.timestamp AS DATE) t,
+                l.product_id p
+            FROM order_lines l JOIN orders o USING (order_id) JOIN products p USING (product_id)""")
         con.execute("""CREATE TEMP TABLE q AS SELECT c, s, t, t h, list(p) bought FROM b WHERE t >= CAST(? AS DATE)
                        GROUP BY ALL""", [since])
         if answers is not None:
@@ -345,13 +334,15 @@ def follow_or_stay(dataset: Path, since: str, answers: pa.Table | None = None, l
                   key=lambda r: order[r.last_bought])
 
 
-def follow_or_stay_table(rows: list[FollowOrStay]) -> str:
-    """The markdown of :func:`follow_or_stay`'s rows."""
-    served = any(r.answered_most_bought is not None for r in rows)
-    head = ("| last purchase in the category | requests | bought the most-bought product | bought the last one |"
-            + (" served the most-bought | served the last |" if served else "") + "\n|---|---:|---:|---:|"
-            + ("---:|---:|" if served else "") + "\n")
-    body = "".join(f"| {_FOLLOW_LABEL[r.last_bought]} | {r.requests:,} | {r.most_bought_hit:.3f} | {r.last_hit:.3f} |"
-                   + (f" {r.answered_most_bought:.3f} | {r.answered_last:.3f} |" if served else "") + "\n"
-                   for r in rows)
+def follow_or_stay_table(rows: list[FollowOrStay], served: dict[str, list[FollowOrStay]] | None = None) -> str:
+    """The markdown of :func:`follow_or_stay`'s rows; with ``served`` ({arm: that arm's rows}) a column per arm
+    of how often it served the last product."""
+    arms = list(served or {})
+    head = ("| last purchase in the category | requests | bought the most-bought | bought the last |"
+            + "".join(f" {a}: served the last |" for a in arms) + "\n|---|---:|---:|---:|" + "---:|" * len(arms) + "\n")
+    body = ""
+    for r in rows:
+        shares = [next((x.answered_last for x in served[a] if x.last_bought == r.last_bought), None) for a in arms]
+        body += (f"| {_FOLLOW_LABEL[r.last_bought]} | {r.requests:,} | {r.most_bought_hit:.3f} | {r.last_hit:.3f} |"
+                 + "".join(" – |" if v is None else f" {v:.3f} |" for v in shares) + "\n")
     return head + body
