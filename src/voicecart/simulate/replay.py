@@ -363,6 +363,6 @@ def offline_events(store_dir: Path) -> int:
 
     con = duckdb_connect()
     try:
-        return con.execute(f"SELECT count(DISTINCT event_id) FROM read_parquet('{folder}/*.parquet')").fetchall()[0][0]
+        return con.execute("SELECT count(DISTINCT event_id) FROM read_parquet(?)", [str(folder / "*.parquet")]).fetchall()[0][0]
     finally:
         con.close()
